@@ -1,0 +1,70 @@
+"""JSON logs, one line per event, for the app and for Gunicorn's and Uvicorn's own loggers.
+
+App events go straight through structlog (cheap: the access line is on every request);
+stdlib records (gunicorn, uvicorn, asyncpg) are rendered by the same processors.
+"""
+
+import logging
+import logging.config
+import sys
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+
+
+def _replica_adder(replica: str) -> Processor:
+    def add_replica(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("replica", replica)
+        return event_dict
+
+    return add_replica
+
+
+def _shared_processors(replica: str) -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _replica_adder(replica),
+    ]
+
+
+# The traceback becomes the `exception` field of the same JSON line.
+_RENDER: list[Processor] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+
+
+def stdlib_config(level: str, replica: str) -> dict[str, Any]:
+    """A dictConfig for stdlib loggers; Gunicorn takes it as `logconfig_dict`."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": [*_shared_processors(replica), structlog.stdlib.add_logger_name],
+                "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_RENDER],
+            }
+        },
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "uvicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # The app writes its own access line (with route template and request id).
+            "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }
+
+
+def configure_logging(level: str, replica: str) -> None:
+    logging.config.dictConfig(stdlib_config(level, replica))
+    structlog.configure(
+        processors=[*_shared_processors(replica), *_RENDER],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,93 @@
+"""SQL for links and clicks. Uniqueness is the database's job: no read-then-write."""
+
+import secrets
+import string
+from datetime import datetime
+
+import asyncpg
+
+ALPHABET = string.ascii_letters + string.digits
+GENERATED_LENGTH = 7
+# 62^7 codes: a collision is rare, several in a row means something else is wrong.
+GENERATE_ATTEMPTS = 5
+
+LINK_COLUMNS = "id, code, url, clicks, created_at"
+
+
+class CodeTaken(Exception):
+    pass
+
+
+async def create_link(conn: asyncpg.Connection, url: str, code: str | None) -> asyncpg.Record:
+    insert = f"INSERT INTO links (code, url) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING RETURNING {LINK_COLUMNS}"
+    if code is not None:
+        row = await conn.fetchrow(insert, code, url)
+        if row is None:
+            raise CodeTaken(code)
+        return row
+    for _ in range(GENERATE_ATTEMPTS):
+        candidate = "".join(secrets.choice(ALPHABET) for _ in range(GENERATED_LENGTH))
+        row = await conn.fetchrow(insert, candidate, url)
+        if row is not None:
+            return row
+    raise RuntimeError(f"no free code after {GENERATE_ATTEMPTS} attempts")
+
+
+async def get_link(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {LINK_COLUMNS} FROM links WHERE code = $1", code)
+
+
+async def list_links(conn: asyncpg.Connection, limit: int, before_id: int | None) -> list[asyncpg.Record]:
+    """Newest first, keyset-paginated on id: each page costs the same however deep it is."""
+    return await conn.fetch(
+        f"SELECT {LINK_COLUMNS} FROM links WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+        before_id,
+        limit,
+    )
+
+
+async def delete_link(conn: asyncpg.Connection, code: str) -> bool:
+    return await conn.fetchval("DELETE FROM links WHERE code = $1 RETURNING id", code) is not None
+
+
+async def record_clicks(conn: asyncpg.Connection, link_ids: list[int], times: list[datetime]) -> int:
+    """Writes a batch of clicks; clicks of links deleted meanwhile are skipped, not an error."""
+    async with conn.transaction():
+        inserted = await conn.fetch(
+            """
+            INSERT INTO clicks (link_id, clicked_at)
+            SELECT c.link_id, c.clicked_at
+            FROM unnest($1::bigint[], $2::timestamptz[]) AS c(link_id, clicked_at)
+            JOIN links l ON l.id = c.link_id
+            RETURNING link_id
+            """,
+            link_ids,
+            times,
+        )
+        await conn.execute(
+            """
+            UPDATE links SET clicks = links.clicks + c.n
+            FROM (SELECT link_id, count(*) AS n FROM unnest($1::bigint[]) AS link_id GROUP BY link_id) c
+            WHERE links.id = c.link_id
+            """,
+            [row["link_id"] for row in inserted],
+        )
+    return len(inserted)
+
+
+async def top_links(conn: asyncpg.Connection, window_seconds: int, limit: int) -> list[asyncpg.Record]:
+    """The heavy query of the sample: it scans every click in the window."""
+    return await conn.fetch(
+        """
+        SELECT l.code, l.url, c.n AS clicks
+        FROM (
+            SELECT link_id, count(*) AS n FROM clicks
+            WHERE clicked_at >= now() - make_interval(secs => $1)
+            GROUP BY link_id ORDER BY n DESC LIMIT $2
+        ) c
+        JOIN links l ON l.id = c.link_id
+        ORDER BY c.n DESC, l.code
+        """,
+        window_seconds,
+        limit,
+    )

@@ -1,0 +1,49 @@
+"""Builds the ASGI application from settings (`app.asgi:app` is what servers run)."""
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api.routes import admin, clicks_ws, health, links, redirect, stats
+from app.core.config import Settings
+from app.core.lifespan import lifespan_for
+from app.core.logging import configure_logging
+from app.middleware.faults import FaultInjectionMiddleware
+from app.middleware.request_context import RequestContextMiddleware
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one readable message naming each bad field, plus the structured errors."""
+    errors = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0])
+        message = error["msg"].removeprefix("Value error, ")
+        errors.append({"field": field, "message": message, "type": error["type"]})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return JSONResponse({"detail": detail, "errors": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    configure_logging(settings.log_level, settings.replica_name)
+    local = settings.environment != "production"
+    app = FastAPI(
+        title="linkstack",
+        summary="A link shortener: the sample service of a production-parity stack.",
+        lifespan=lifespan_for(settings),
+        docs_url="/docs" if local else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if local else None,
+        exception_handlers={RequestValidationError: _validation_error},
+    )
+    for router in (health.router, links.router, stats.router, clicks_ws.router):
+        app.include_router(router)
+    if settings.faults_enabled:
+        app.include_router(admin.router)
+        app.add_middleware(FaultInjectionMiddleware)
+    # Last: `/{code}` would otherwise shadow the fixed paths.
+    app.include_router(redirect.router)
+    app.add_middleware(
+        RequestContextMiddleware, replica=settings.replica_name, replica_header=settings.replica_header
+    )
+    return app
+

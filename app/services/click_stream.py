@@ -1,0 +1,63 @@
+"""Fans the click events of every replica (Redis pub/sub) out to this worker's WebSockets.
+
+One subscription per worker, however many sockets: each socket gets its own bounded queue,
+and a slow client loses events rather than holding up the others.
+"""
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.services.clicks import CLICKS_CHANNEL
+
+log = structlog.get_logger()
+
+QUEUE_SIZE = 1000
+RECONNECT_DELAY_S = 1.0
+
+
+class ClickStream:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._queues: set[asyncio.Queue[str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="click-stream")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[asyncio.Queue[str]]:
+        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    def _publish_locally(self, data: str) -> None:
+        for queue in self._queues:
+            if not queue.full():
+                queue.put_nowait(data)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CLICKS_CHANNEL)
+                    while True:
+                        # A blocking read: no timeout, since a quiet channel is normal.
+                        message = await pubsub.get_message(timeout=None)
+                        if message is not None:
+                            self._publish_locally(message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("click_stream_disconnected", error=str(exc), retry_in_s=RECONNECT_DELAY_S)
+                await asyncio.sleep(RECONNECT_DELAY_S)

@@ -1,0 +1,61 @@
+"""Fault injection shared by every replica: the switch lives in Redis, each worker polls it."""
+
+import asyncio
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.models import FaultConfig
+
+log = structlog.get_logger()
+
+FAULTS_KEY = "faults:config"
+POLL_INTERVAL_S = 1.0
+
+
+class FaultSwitch:
+    def __init__(self, redis: Redis, replica: str) -> None:
+        self._redis = redis
+        self._replica = replica
+        self.config = FaultConfig()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fault-poller")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def applies_to(self, path: str) -> FaultConfig | None:
+        config = self.config
+        if not config.active:
+            return None
+        if config.replica is not None and config.replica != self._replica:
+            return None
+        if config.route is not None and not path.startswith(config.route):
+            return None
+        return config
+
+    async def set(self, config: FaultConfig) -> None:
+        await self._redis.set(FAULTS_KEY, config.model_dump_json())
+        self.config = config
+
+    async def clear(self) -> None:
+        await self._redis.delete(FAULTS_KEY)
+        self.config = FaultConfig()
+
+    async def refresh(self) -> None:
+        raw = await self._redis.get(FAULTS_KEY)
+        self.config = FaultConfig.model_validate_json(raw) if raw else FaultConfig()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (RedisError, ValueError) as exc:
+                # Keep the last known switch: a Redis blip must not silently end a drill.
+                log.warning("fault_config_unavailable", error=str(exc))
+            await asyncio.sleep(POLL_INTERVAL_S)
