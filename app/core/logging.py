@@ -60,11 +60,21 @@ def stdlib_config(level: str, replica: str) -> dict[str, Any]:
     }
 
 
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is at write time, so replacing it (tests do) takes effect."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure_logging(level: str, replica: str) -> None:
     logging.config.dictConfig(stdlib_config(level, replica))
     structlog.configure(
         processors=[*_shared_processors(replica), *_RENDER],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

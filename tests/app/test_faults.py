@@ -1,0 +1,83 @@
+"""Fault injection: behind the admin token, shared by replicas through Redis, absent in production."""
+
+import asyncio
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.core.redis import open_redis
+from app.main import create_app
+from app.services.faults import FaultSwitch
+from tests.app.conftest import make_settings
+
+ALWAYS_FAIL = {"error_rate": 1.0}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic x"}])
+def test_admin_needs_the_token(client: TestClient, headers: dict) -> None:
+    """Without the right bearer token: 401, and the switch stays off."""
+    response = client.put("/api/admin/faults", json=ALWAYS_FAIL, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["detail"]
+    assert client.get("/api/links").status_code == 200
+
+
+def test_error_rate_and_clear(client: TestClient, admin_headers: dict) -> None:
+    """error_rate 1 fails every request but the exempt ones; DELETE ends the drill."""
+    assert client.put("/api/admin/faults", json=ALWAYS_FAIL, headers=admin_headers).status_code == 200
+    response = client.get("/api/links")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "injected fault"}
+    assert response.headers["x-request-id"]
+    assert client.get("/health").status_code == 200
+    assert client.get("/api/admin/faults", headers=admin_headers).json()["error_rate"] == 1.0
+    assert client.delete("/api/admin/faults", headers=admin_headers).status_code == 204
+    assert client.get("/api/links").status_code == 200
+
+
+def test_latency_is_added(client: TestClient, admin_headers: dict) -> None:
+    client.put("/api/admin/faults", json={"latency_ms": 300}, headers=admin_headers)
+    response = client.get("/api/links")
+    assert response.status_code == 200
+    assert response.elapsed.total_seconds() >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("scope", "affected"),
+    [({"route": "/api/stats"}, False), ({"route": "/api/links"}, True), ({"replica": "another"}, False), ({"replica": "test-replica"}, True)],
+)
+def test_limited_to_a_route_or_replica(client: TestClient, admin_headers: dict, scope: dict, affected: bool) -> None:
+    client.put("/api/admin/faults", json={**ALWAYS_FAIL, **scope}, headers=admin_headers)
+    assert (client.get("/api/links").status_code == 500) is affected
+
+
+@pytest.mark.parametrize(
+    "body", [{"error_rate": 1.5}, {"latency_ms": -1}, {"latency_ms": 60_000}, {"route": "api"}, {"bogus": 1}]
+)
+def test_bad_fault_config_is_422(client: TestClient, admin_headers: dict, body: dict) -> None:
+    assert client.put("/api/admin/faults", json=body, headers=admin_headers).status_code == 422
+
+
+def test_other_replicas_follow_the_switch(settings: Settings, client: TestClient, admin_headers: dict) -> None:
+    """A second replica's switch picks the config up from Redis."""
+    client.put("/api/admin/faults", json={"latency_ms": 5}, headers=admin_headers)
+
+    async def other_replica_sees() -> int:
+        redis = open_redis(settings)
+        other = FaultSwitch(redis, "other-replica")
+        await other.refresh()
+        await redis.aclose()
+        return other.config.latency_ms
+
+    assert asyncio.run(other_replica_sees()) == 5
+
+
+def test_production_has_no_fault_injection(migrated: dict[str, str], clean: None, admin_headers: dict) -> None:
+    """In production the admin routes do not exist and a switch left in Redis has no effect."""
+    with TestClient(create_app(make_settings(migrated, environment="local"))) as local:
+        local.put("/api/admin/faults", json=ALWAYS_FAIL, headers=admin_headers)
+    with TestClient(create_app(make_settings(migrated, environment="production"))) as prod:
+        assert prod.put("/api/admin/faults", json={}, headers=admin_headers).status_code == 404
+        assert prod.get("/api/links").status_code == 200
+        assert "x-replica" not in prod.get("/health").headers

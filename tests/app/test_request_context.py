@@ -1,0 +1,85 @@
+"""Request ids, the replica header, the access line and unhandled errors."""
+
+import json
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.main import create_app
+
+
+def log_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+class TestRequestId:
+    def test_generated_when_absent(self, client: TestClient) -> None:
+        assert len(client.get("/health").headers["x-request-id"]) == 32
+
+    def test_sane_incoming_id_is_kept(self, client: TestClient) -> None:
+        response = client.get("/health", headers={"X-Request-ID": "abc-123.DEF_4:5"})
+        assert response.headers["x-request-id"] == "abc-123.DEF_4:5"
+
+    @pytest.mark.parametrize("bad", ["a" * 129, "has space", "semi;colon", "quote\"", ""])
+    def test_insane_incoming_id_is_replaced(self, client: TestClient, bad: str) -> None:
+        response = client.get("/health", headers={"X-Request-ID": bad})
+        assert response.headers["x-request-id"] != bad
+        assert len(response.headers["x-request-id"]) == 32
+
+
+def test_replica_header_names_the_replica(client: TestClient) -> None:
+    assert client.get("/nothere").headers["x-replica"] == "test-replica"
+
+
+def test_access_line_shape(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
+    """One JSON line per request: id, method, route template, status, duration, client, replica."""
+    capsys.readouterr()
+    client.get("/api/links/abcd", headers={"X-Request-ID": "req-42"})
+    access = [line for line in log_lines(capsys.readouterr().out) if line["event"] == "request"]
+    assert len(access) == 1
+    line = access[0]
+    assert line["request_id"] == "req-42"
+    assert line["method"] == "GET"
+    assert line["route"] == "/api/links/{code}"
+    assert line["path"] == "/api/links/abcd"
+    assert line["status"] == 404
+    assert isinstance(line["duration_ms"], float)
+    assert line["client_ip"] == "testclient"
+    assert line["replica"] == "test-replica"
+    assert line["level"] == "info"
+    assert line["timestamp"].endswith("Z")
+
+
+def test_unmatched_paths_share_one_route_label(client: TestClient) -> None:
+    """Raw paths never become label values: unmatched ones share `<unmatched>`."""
+    client.get("/api/nowhere/1")
+    client.get("/api/nowhere/2")
+    metrics = client.get("/metrics").text
+    assert 'route="<unmatched>"' in metrics
+    assert "nowhere" not in metrics
+
+
+def test_unhandled_error_is_one_json_line_and_a_json_500(settings: Settings, clean: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug answers a JSON 500 with the request id and logs the traceback inside one JSON line."""
+    app = create_app(settings)
+    broken = APIRouter()
+
+    @broken.get("/api/broken")
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    app.router.routes.insert(0, broken.routes[0])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        capsys.readouterr()
+        response = client.get("/api/broken", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert response.headers["x-request-id"] == "req-500"
+    out = capsys.readouterr().out
+    errors = [line for line in log_lines(out) if line["event"] == "unhandled_error"]
+    assert len(errors) == 1
+    assert errors[0]["request_id"] == "req-500"
+    assert "RuntimeError: boom" in errors[0]["exception"]
+    assert all(line.startswith("{") for line in out.splitlines() if line.strip())
