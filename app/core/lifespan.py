@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.core.config import Settings
-from app.core.db import open_pool
+from app.core.db import DatabaseUnavailable, open_pool
 from app.core.metrics import DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_SIZE
 from app.core.redis import open_redis
 from app.services.click_stream import ClickStream
@@ -79,7 +79,11 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         lifecycle = Lifecycle()
-        pool = await open_pool(settings)
+        try:
+            pool = await open_pool(settings)
+        except DatabaseUnavailable as exc:
+            log.error("startup_failed", reason=str(exc))
+            raise SystemExit(1) from None
         redis = open_redis(settings)
         clicks = ClickRecorder(
             pool, redis, settings.replica_name, settings.click_flush_interval_s, settings.click_buffer_max

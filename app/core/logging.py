@@ -6,6 +6,7 @@ stdlib records (gunicorn, uvicorn, asyncpg) are rendered by the same processors.
 
 import logging
 import logging.config
+import os
 import sys
 from typing import Any
 
@@ -18,6 +19,8 @@ LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNI
 def _replica_adder(replica: str) -> Processor:
     def add_replica(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("replica", replica)
+        # Which Gunicorn worker: several share one replica name.
+        event_dict.setdefault("pid", os.getpid())
         return event_dict
 
     return add_replica

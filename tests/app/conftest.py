@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.app.live import LiveServer
 from tests.servers import PG_PASSWORD, REDIS_PASSWORD, PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +98,13 @@ def client(settings: Settings, clean: None) -> Iterator[TestClient]:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def live(migrated: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app under Gunicorn with two workers."""
+    server = LiveServer(migrated, tmp_path_factory.mktemp("live"), workers=2)
+    try:
+        yield server.start()
+    finally:
+        server.stop()

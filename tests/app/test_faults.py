@@ -3,12 +3,13 @@
 import asyncio
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.core.redis import open_redis
 from app.main import create_app
-from app.services.faults import FaultSwitch
+from app.services.faults import FAULTS_KEY, FaultSwitch
 from tests.app.conftest import make_settings
 
 ALWAYS_FAIL = {"error_rate": 1.0}
@@ -77,7 +78,10 @@ def test_production_has_no_fault_injection(migrated: dict[str, str], clean: None
     """In production the admin routes do not exist and a switch left in Redis has no effect."""
     with TestClient(create_app(make_settings(migrated, environment="local"))) as local:
         local.put("/api/admin/faults", json=ALWAYS_FAIL, headers=admin_headers)
-    with TestClient(create_app(make_settings(migrated, environment="production"))) as prod:
-        assert prod.put("/api/admin/faults", json={}, headers=admin_headers).status_code == 404
-        assert prod.get("/api/links").status_code == 200
-        assert "x-replica" not in prod.get("/health").headers
+    try:
+        with TestClient(create_app(make_settings(migrated, environment="production"))) as prod:
+            assert prod.put("/api/admin/faults", json={}, headers=admin_headers).status_code == 404
+            assert prod.get("/api/links").status_code == 200
+            assert "x-replica" not in prod.get("/health").headers
+    finally:
+        redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)

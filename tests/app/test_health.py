@@ -1,6 +1,13 @@
 """Liveness and readiness."""
 
+import os
+import subprocess
+import sys
+
 from fastapi.testclient import TestClient
+
+from tests.app.conftest import ROOT
+from tests.app.live import LiveServer
 
 from tests.polling import eventually
 from tests.servers import PostgresServer
@@ -35,3 +42,19 @@ def test_ready_is_503_once_shutdown_begins(client: TestClient) -> None:
     response = client.get("/ready")
     assert response.status_code == 503
     assert response.json() == {"status": "shutting_down"}
+
+
+def test_container_healthcheck_command(live: LiveServer) -> None:
+    """`python -m app.healthcheck PATH` (the image's HEALTHCHECK) exits 0 on 200, 1 otherwise."""
+
+    def healthcheck(*args: str, port: int = live.port) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PORT": str(port)}
+        command = [sys.executable, "-m", "app.healthcheck", *args]
+        return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+
+    assert healthcheck().returncode == 0
+    assert healthcheck("/ready").returncode == 0
+    assert healthcheck("/nothere").returncode == 1
+    down = healthcheck(port=1)
+    assert down.returncode == 1
+    assert "127.0.0.1:1/health" in down.stderr

@@ -73,3 +73,16 @@ def _metric(client: TestClient, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_websocket_streams_clicks(client: TestClient) -> None:
+    """A connected WebSocket receives each click as JSON: code, replica, time."""
+    create(client, code="live")
+    with client.websocket_connect("/ws/clicks") as ws:
+        eventually(lambda: _metric(client, "websocket_connections") == 1, "socket counted")
+        client.get("/live", follow_redirects=False)
+        event = ws.receive_json()
+    assert event["code"] == "live"
+    assert event["replica"] == "test-replica"
+    assert event["at"]
+    eventually(lambda: _metric(client, "websocket_connections") == 0, "socket released")

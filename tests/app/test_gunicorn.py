@@ -1,0 +1,117 @@
+"""The app as the image runs it: Gunicorn, several workers, real signals."""
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import redis
+from websockets.sync.client import connect
+
+from app.services.faults import FAULTS_KEY
+from tests.app.conftest import ADMIN_TOKEN, make_settings
+from tests.app.live import LiveServer
+from tests.polling import eventually
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def sample(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_every_worker(live: LiveServer, clean: None) -> None:
+    """After N requests the counter says N, whichever of the two workers served each one."""
+    route = 'http_requests_total{method="GET",route="/api/stats/top",status="200"}'
+    before = sample(httpx.get(f"{live.url}/metrics").text, route)
+    pids = set()
+    for _ in range(40):
+        # A new connection each time, so the kernel spreads them over the workers.
+        with httpx.Client() as client:
+            assert client.get(f"{live.url}/api/stats/top").status_code == 200
+    for line in live.output().splitlines():
+        entry = json.loads(line)
+        if entry.get("route") == "/api/stats/top":
+            pids.add(entry["pid"])
+    assert len(pids) == 2, "both workers should have served requests"
+    metrics = httpx.get(f"{live.url}/metrics").text
+    assert sample(metrics, route) == before + 40
+    assert sample(metrics, "db_pool_max_connections") == 2 * 5
+    assert 'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/stats/top",status="200"}' in metrics
+
+
+def test_every_output_line_is_json(live: LiveServer) -> None:
+    """Gunicorn's, Uvicorn's and the app's lines alike: one JSON object per line."""
+    lines = live.output().splitlines()
+    entries = [json.loads(line) for line in lines]
+    loggers = {entry.get("logger") for entry in entries}
+    assert {"gunicorn.error", "uvicorn.error"} <= loggers
+    assert any(entry["event"] == "started" and entry["event_loop"] == "uvloop.Loop" for entry in entries)
+
+
+def test_click_stream_crosses_processes(migrated: dict[str, str], clean: None, tmp_path: Path) -> None:
+    """A WebSocket on one app process receives the click served by another process."""
+    a = LiveServer(migrated, tmp_path, workers=1, REPLICA_NAME="replica-a")
+    b = LiveServer(migrated, tmp_path, workers=1, REPLICA_NAME="replica-b")
+    try:
+        a.start()
+        b.start()
+        httpx.post(f"{b.url}/api/links", json={"url": "https://example.com", "code": "wsdemo"}).raise_for_status()
+        with connect(f"ws://127.0.0.1:{a.port}/ws/clicks", open_timeout=5) as ws:
+            eventually(lambda: "websocket_connections 1.0" in httpx.get(f"{a.url}/metrics").text, "socket counted")
+            assert httpx.get(f"{b.url}/wsdemo").status_code == 307
+            event = json.loads(ws.recv(timeout=10))
+        assert event["code"] == "wsdemo"
+        assert event["replica"] == "replica-b"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_graceful_shutdown(migrated: dict[str, str], clean: None, tmp_path: Path) -> None:
+    """SIGTERM: the request in flight completes, pending clicks reach Postgres, exit code 0."""
+    server = LiveServer(migrated, tmp_path, workers=1, CLICK_FLUSH_INTERVAL_S="60").start()
+    try:
+        httpx.post(f"{server.url}/api/links", json={"url": "https://example.com", "code": "bye"}).raise_for_status()
+        for _ in range(7):
+            assert httpx.get(f"{server.url}/bye").status_code == 307
+        httpx.put(f"{server.url}/api/admin/faults", json={"latency_ms": 1500, "route": "/api/stats"}, headers=ADMIN)
+        eventually(lambda: httpx.get(f"{server.url}/api/admin/faults", headers=ADMIN).json()["latency_ms"], "switch on")
+        result: dict[str, int] = {}
+        slow = threading.Thread(target=lambda: result.update(status=httpx.get(f"{server.url}/api/stats/top", timeout=10).status_code))
+        slow.start()
+        time.sleep(0.5)  # the request is now inside its 1.5 s of injected latency
+        exit_code = server.terminate()
+        slow.join()
+    finally:
+        server.stop()
+        redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)
+    assert result == {"status": 200}
+    assert exit_code == 0
+
+    async def clicks() -> int:
+        conn = await asyncpg.connect(make_settings(migrated).database_dsn)
+        try:
+            return await conn.fetchval("SELECT clicks FROM links WHERE code = 'bye'")
+        finally:
+            await conn.close()
+
+    assert asyncio.run(clicks()) == 7
+
+
+def test_unreachable_postgres_exits_with_a_reason(migrated: dict[str, str], tmp_path: Path) -> None:
+    """With Postgres unreachable, start-up retries for the bounded time then exits non-zero with one reason line."""
+    env = {**migrated, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres", "DB_STARTUP_TIMEOUT_S": "1"}
+    server = LiveServer(env, tmp_path, workers=1).start(wait_ready=False)
+    assert server.process is not None
+    assert server.process.wait(30) != 0
+    entries = [json.loads(line) for line in server.output().splitlines()]
+    failures = [entry for entry in entries if entry["event"] == "startup_failed"]
+    assert len(failures) == 1
+    assert "127.0.0.1:1 unreachable after 1s" in failures[0]["reason"]

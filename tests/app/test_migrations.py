@@ -1,0 +1,67 @@
+"""The migration job: idempotent, safe to run concurrently, clear when Postgres is away."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from tests.app.conftest import ROOT, make_settings
+from tests.servers import PostgresServer
+
+
+def migrate(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.migrate"], env={**os.environ, **env}, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+async def _admin(env: dict[str, str], sql: str) -> None:
+    conn = await asyncpg.connect(make_settings(env).database_dsn)
+    await conn.execute(sql)
+    await conn.close()
+
+
+@pytest.fixture
+def fresh_db(env: dict[str, str], postgres: PostgresServer) -> Iterator[dict[str, str]]:
+    asyncio.run(_admin(env, "CREATE DATABASE fresh"))
+    try:
+        yield {**env, "DATABASE_URL": postgres.url.rsplit("/", 1)[0] + "/fresh"}
+    finally:
+        asyncio.run(_admin(env, "DROP DATABASE fresh WITH (FORCE)"))
+
+
+def test_concurrent_runs_then_a_rerun(fresh_db: dict[str, str]) -> None:
+    """Three jobs at once all succeed, the schema is applied once, and a later run is a no-op."""
+    jobs = [migrate(fresh_db) for _ in range(3)]
+    outputs = [job.communicate(timeout=60)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0, 0], outputs
+    applied = sum("Running upgrade  -> 0001" in output for output in outputs)
+    assert applied == 1
+    rerun = migrate(fresh_db)
+    rerun.communicate(timeout=60)
+    assert rerun.returncode == 0
+
+    async def version() -> str:
+        conn = await asyncpg.connect(make_settings(fresh_db).database_dsn)
+        try:
+            return await conn.fetchval("SELECT version_num FROM alembic_version")
+        finally:
+            await conn.close()
+
+    assert asyncio.run(version()) == "0001"
+
+
+def test_unreachable_postgres_fails_with_one_line(env: dict[str, str]) -> None:
+    bad = {**env, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres", "DB_STARTUP_TIMEOUT_S": "1"}
+    job = migrate(bad)
+    output = job.communicate(timeout=30)[0]
+    assert job.returncode == 1
+    failure = json.loads(output.strip().splitlines()[-1])
+    assert failure["event"] == "migration_failed"
+    assert "unreachable after 1s" in failure["reason"]
