@@ -23,7 +23,8 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse({"detail": detail, "errors": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
+    """`middleware=False` leaves out the request middleware: only the benchmark wants that."""
     configure_logging(settings.log_level, settings.replica_name)
     local = settings.environment != "production"
     app = FastAPI(
@@ -39,11 +40,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     if settings.faults_enabled:
         app.include_router(admin.router)
-        app.add_middleware(FaultInjectionMiddleware)
     # Last: `/{code}` would otherwise shadow the fixed paths.
     app.include_router(redirect.router)
-    app.add_middleware(
-        RequestContextMiddleware, replica=settings.replica_name, replica_header=settings.replica_header
-    )
+    if middleware:
+        if settings.faults_enabled:
+            app.add_middleware(FaultInjectionMiddleware)
+        app.add_middleware(
+            RequestContextMiddleware, replica=settings.replica_name, replica_header=settings.replica_header
+        )
     return app
 

@@ -8,8 +8,11 @@ import logging
 import logging.config
 import os
 import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -26,17 +29,38 @@ def _replica_adder(replica: str) -> Processor:
     return add_replica
 
 
+# The id of the request being served, added to every line logged while serving it.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict["request_id"] = request_id
+    return event_dict
+
+
+def _add_timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # RFC 3339 in UTC; a quarter of the cost of structlog's TimeStamper (the access line is hot).
+    event_dict["timestamp"] = datetime.now(UTC).isoformat()
+    return event_dict
+
+
 def _shared_processors(replica: str) -> list[Processor]:
     return [
-        structlog.contextvars.merge_contextvars,
+        _add_request_id,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_timestamp,
         _replica_adder(replica),
     ]
 
 
+def _dumps(obj: object, **_: object) -> str:
+    return orjson.dumps(obj, default=str).decode()
+
+
 # The traceback becomes the `exception` field of the same JSON line.
-_RENDER: list[Processor] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+_RENDER: list[Processor] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(serializer=_dumps)]
 
 
 def stdlib_config(level: str, replica: str) -> dict[str, Any]:
@@ -71,6 +95,22 @@ class _CurrentStdout:
 
     def flush(self) -> None:
         sys.stdout.flush()
+
+
+class AccessLog:
+    """The per-request access line, in the same JSON shape as every other line.
+
+    Written directly rather than through structlog's processor chain: measured at about 12 us
+    against 3 us per request, which on a 130 us request decides the 0.9x throughput target.
+    """
+
+    def __init__(self, replica: str) -> None:
+        self._fixed = {"event": "request", "level": "info", "replica": replica, "pid": os.getpid()}
+
+    def write(self, fields: dict[str, Any]) -> None:
+        fields.update(self._fixed)
+        fields["timestamp"] = datetime.now(UTC).isoformat()
+        sys.stdout.write(orjson.dumps(fields).decode() + "\n")
 
 
 def configure_logging(level: str, replica: str) -> None:

@@ -3,16 +3,19 @@
 One layer instead of three keeps the per-request cost to a single `send` wrapper.
 """
 
+import os
 import re
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
+from app.core.logging import REQUEST_ID, AccessLog
+from prometheus_client import Histogram
 
-log = structlog.get_logger("access")
+from app.core.metrics import HTTP_DURATION, UNMATCHED_ROUTE
+
+log = structlog.get_logger()
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accepted from the client only if it looks like an id: bounded, no characters that
@@ -33,7 +36,7 @@ def _request_id(scope: Scope) -> bytes:
             if SANE_REQUEST_ID.fullmatch(value):
                 return value
             break
-    return uuid.uuid4().hex.encode()
+    return os.urandom(16).hex().encode()
 
 
 def _route(scope: Scope) -> str:
@@ -45,7 +48,11 @@ def _route(scope: Scope) -> str:
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, replica: str, replica_header: bool) -> None:
         self.app = app
+        self.access_log = AccessLog(replica)
         self.extra_headers = [(b"x-replica", replica.encode())] if replica_header else []
+        # The labelled histogram per (route, method, status), looked up once and kept;
+        # bounded: route templates x known methods x status codes.
+        self.durations: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +73,8 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id.decode())
+        request_id_text = request_id.decode()
+        token = REQUEST_ID.set(request_id_text)
         try:
             await self.app(scope, receive, send_with_context)
         except Exception:
@@ -81,16 +89,21 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - start
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             route = _route(scope)
-            HTTP_REQUESTS.labels(route, method, status).inc()
-            HTTP_DURATION.labels(route, method, status).observe(duration)
+            key = (route, method, status)
+            histogram = self.durations.get(key)
+            if histogram is None:
+                histogram = self.durations[key] = HTTP_DURATION.labels(route, method, status)
+            histogram.observe(duration)
             client = scope.get("client")
-            log.info(
-                "request",
-                method=scope["method"],
-                route=route,
-                path=scope["path"],
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-                client_ip=client[0] if client else None,
+            self.access_log.write(
+                {
+                    "request_id": request_id_text,
+                    "method": scope["method"],
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "client_ip": client[0] if client else None,
+                }
             )
-            structlog.contextvars.reset_contextvars(**tokens)
+            REQUEST_ID.reset(token)

@@ -18,8 +18,13 @@ class FaultSwitch:
     def __init__(self, redis: Redis, replica: str) -> None:
         self._redis = redis
         self._replica = replica
-        self.config = FaultConfig()
+        self._use(FaultConfig())
         self._task: asyncio.Task[None] | None = None
+
+    def _use(self, config: FaultConfig) -> None:
+        self.config = config
+        # Read on every request: a plain attribute, not a computed property.
+        self.active = config.active
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="fault-poller")
@@ -30,9 +35,9 @@ class FaultSwitch:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def applies_to(self, path: str) -> FaultConfig | None:
-        config = self.config
-        if not config.active:
+        if not self.active:
             return None
+        config = self.config
         if config.replica is not None and config.replica != self._replica:
             return None
         if config.route is not None and not path.startswith(config.route):
@@ -41,15 +46,15 @@ class FaultSwitch:
 
     async def set(self, config: FaultConfig) -> None:
         await self._redis.set(FAULTS_KEY, config.model_dump_json())
-        self.config = config
+        self._use(config)
 
     async def clear(self) -> None:
         await self._redis.delete(FAULTS_KEY)
-        self.config = FaultConfig()
+        self._use(FaultConfig())
 
     async def refresh(self) -> None:
         raw = await self._redis.get(FAULTS_KEY)
-        self.config = FaultConfig.model_validate_json(raw) if raw else FaultConfig()
+        self._use(FaultConfig.model_validate_json(raw) if raw else FaultConfig())
 
     async def _run(self) -> None:
         while True:

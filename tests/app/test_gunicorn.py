@@ -28,7 +28,7 @@ def sample(metrics: str, name: str) -> float:
 
 def test_metrics_count_every_worker(live: LiveServer, clean: None) -> None:
     """After N requests the counter says N, whichever of the two workers served each one."""
-    route = 'http_requests_total{method="GET",route="/api/stats/top",status="200"}'
+    route = 'http_request_duration_seconds_count{method="GET",route="/api/stats/top",status="200"}'
     before = sample(httpx.get(f"{live.url}/metrics").text, route)
     pids = set()
     for _ in range(40):
