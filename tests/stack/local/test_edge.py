@@ -1,0 +1,90 @@
+"""What a client sees at the edge: TLS, redirects, security headers, hidden internals."""
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.compose import ROOT
+from tests.stack.stacks import Stack
+
+SECURITY_HEADERS = ("strict-transport-security", "x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy")
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    missing = [name for name in SECURITY_HEADERS if name not in response.headers]
+    assert not missing, f"{response.status_code} {response.url} lacks {missing}"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_smoke_script_passes(stack: Stack) -> None:
+    """scripts/smoke, as an operator runs it against a deployment, passes every check."""
+    result = subprocess.run(
+        [sys.executable, "scripts/smoke", stack.https, "--ca", str(stack.ca_file), "--http-url", stack.http],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+
+
+def test_tls_is_verified_and_modern(stack: Stack) -> None:
+    """The certificate verifies against the stack's CA; TLS 1.1 is refused."""
+    import ssl
+    import socket
+
+    port = int(stack.https.rsplit(":", 1)[1])
+    with socket.create_connection(("localhost", port)) as raw, stack.ssl_context().wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    old = stack.ssl_context()
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ssl.SSLError), socket.create_connection(("localhost", port)) as raw:
+        old.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_http_redirects_to_https_except_probes(stack: Stack) -> None:
+    port = stack.https.rsplit(":", 1)[1]
+    response = httpx.get(f"{stack.http}/api/links?limit=1", follow_redirects=False)
+    assert response.status_code == 301
+    assert response.headers["location"] == f"https://localhost:{port}/api/links?limit=1"
+    assert httpx.get(f"{stack.http}/health").status_code == 200
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/links", 200), ("/api/links/nothere", 404), ("/nothere", 404)])
+def test_security_headers_on_every_response(stack: Stack, path: str, status: int) -> None:
+    with stack.client() as client:
+        response = client.get(path)
+    assert response.status_code == status
+    assert_security_headers(response)
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/metrics"), ("GET", "/api/admin/faults"), ("PUT", "/api/admin/faults"), ("DELETE", "/api/admin/faults")])
+def test_internal_endpoints_are_unreachable(stack: Stack, method: str, path: str) -> None:
+    with stack.client() as client:
+        assert client.request(method, path).status_code == 404
+
+
+def test_request_id_round_trip(stack: Stack) -> None:
+    """A sane X-Request-ID is kept end to end; an insane one is replaced by nginx's own."""
+    with stack.client() as client:
+        assert client.get("/health", headers={"X-Request-ID": "smoke-123"}).headers["x-request-id"] == "smoke-123"
+        replaced = client.get("/health", headers={"X-Request-ID": "bad id!"}).headers["x-request-id"]
+    assert replaced != "bad id!" and len(replaced) == 32
+
+
+def test_only_nginx_is_published(stack: Stack) -> None:
+    """Nothing but nginx has a host port; Postgres, Redis and the replicas are internal."""
+    lines = subprocess.run(
+        ["docker", "ps", "--filter", f"label=com.docker.compose.project={stack.compose.project}", "--format", "{{.Label \"com.docker.compose.service\"}} {{.Ports}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    published = {line.split(" ", 1)[0] for line in lines if "->" in line}
+    assert published == {"nginx"}, lines
+
+
+def test_services_run_as_non_root(stack: Stack) -> None:
+    for service in ("app", "nginx", "postgres", "redis"):
+        container = stack.containers(service)[0]
+        uid = subprocess.run(["docker", "exec", container, "id", "-u"], capture_output=True, text=True, check=True).stdout.strip()
+        assert uid != "0", service

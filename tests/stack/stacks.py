@@ -1,0 +1,66 @@
+"""Bringing a whole stack up for a test session, and always down again."""
+
+import ssl
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.compose import Compose
+from tests.servers import free_port
+
+
+@dataclass
+class Stack:
+    compose: Compose
+    https: str
+    http: str
+    ca_file: Path
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """An HTTPS client that verifies the stack's certificate against its CA."""
+        return httpx.Client(base_url=self.https, verify=self.ssl_context(), timeout=15, **kwargs)  # type: ignore[arg-type]
+
+    def containers(self, service: str) -> list[str]:
+        return self.compose.run("ps", "-q", service).stdout.split()
+
+
+def isolated_env(octet: int) -> dict[str, str]:
+    """Free host ports and an edge subnet of its own, so a developer's running stack is left alone."""
+    return {
+        "HTTP_PORT": str(free_port()),
+        "HTTPS_PORT": str(free_port()),
+        "EDGE_SUBNET": f"10.213.{octet}.0/24",
+        "EDGE_IP_RANGE": f"10.213.{octet}.128/25",
+        "NGINX_EDGE_IP": f"10.213.{octet}.2",
+    }
+
+
+@contextmanager
+def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Path | None = None) -> Iterator[Stack]:
+    """`up --wait`, then `down -v` whatever happens; leftovers of a broken run are removed first."""
+    compose.run("down", "-v", "--remove-orphans", check=False)
+    try:
+        compose.run("up", "-d", "--build", "--wait", "--wait-timeout", "300", timeout=900)
+        if ca_file is None:
+            ca_file = workdir / f"ca-{uuid.uuid4().hex[:6]}.pem"
+            ca_file.write_text(compose.run("run", "--rm", "--no-deps", "-T", "certs", "print-ca").stdout)
+        yield Stack(compose, https, http, ca_file)
+    except BaseException:
+        logs = compose.run("logs", "--no-color", "--tail", "40", check=False).stdout
+        print(f"--- logs of {compose.project} ---\n{logs}")
+        raise
+    finally:
+        compose.run("down", "-v", "--remove-orphans", "--timeout", "30", check=False)
+        leftover = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={compose.project}"],
+            capture_output=True, text=True,
+        ).stdout.split()
+        assert not leftover, f"containers left behind by {compose.project}: {leftover}"
