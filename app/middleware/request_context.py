@@ -54,7 +54,21 @@ class RequestContextMiddleware:
         # bounded: route templates x known methods x status codes.
         self.durations: dict[tuple[str, str, int], Histogram] = {}
 
+    def _headers_on_accept(self, scope: Scope, send: Send) -> Send:
+        """WebSocket handshakes carry the request id and replica too (the 101 response)."""
+        headers = [(b"x-request-id", _request_id(scope)), *self.extra_headers]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "websocket.accept":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        return send_with_headers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, self._headers_on_accept(scope, send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -84,3 +84,12 @@ def test_unhandled_error_is_one_json_line_and_a_json_500(settings: Settings, cle
     assert errors[0]["request_id"] == "req-500"
     assert "RuntimeError: boom" in errors[0]["exception"]
     assert all(line.startswith("{") for line in out.splitlines() if line.strip())
+
+
+def test_websocket_handshake_names_the_replica(client: TestClient) -> None:
+    """The 101 response carries X-Replica and X-Request-ID like any other response."""
+    with client.websocket_connect("/ws/clicks", headers={"X-Request-ID": "ws-1"}) as ws:
+        # Starlette's test client keeps the accept message's headers on the session.
+        headers = dict(ws.extra_headers)  # type: ignore[attr-defined]
+    assert headers[b"x-replica"] == b"test-replica"
+    assert headers[b"x-request-id"] == b"ws-1"

@@ -1,10 +1,13 @@
 """What a client sees at the edge: TLS, redirects, security headers, hidden internals."""
 
+import socket
+import ssl
 import subprocess
 import sys
 
 import httpx
 import pytest
+import trustme
 
 from tests.compose import ROOT
 from tests.stack.stacks import Stack
@@ -29,18 +32,21 @@ def test_smoke_script_passes(stack: Stack) -> None:
     assert "FAIL" not in result.stdout
 
 
-def test_tls_is_verified_and_modern(stack: Stack) -> None:
-    """The certificate verifies against the stack's CA; TLS 1.1 is refused."""
-    import ssl
-    import socket
+def handshake(port: int, context: ssl.SSLContext) -> str:
+    with socket.create_connection(("localhost", port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+        return tls.version() or ""
 
+
+def test_tls_versions_and_verification(stack: Stack) -> None:
+    """TLS 1.2 and 1.3 both verify against the stack's CA; a stranger's CA does not."""
     port = int(stack.https.rsplit(":", 1)[1])
-    with socket.create_connection(("localhost", port)) as raw, stack.ssl_context().wrap_socket(raw, server_hostname="localhost") as tls:
-        assert tls.version() in ("TLSv1.2", "TLSv1.3")
-    old = stack.ssl_context()
-    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
-    with pytest.raises(ssl.SSLError), socket.create_connection(("localhost", port)) as raw:
-        old.wrap_socket(raw, server_hostname="localhost")
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = stack.ssl_context()
+        context.minimum_version = context.maximum_version = version
+        assert handshake(port, context) == version.name.replace("_", ".").replace("TLSv1.", "TLSv1.")
+    stranger = ssl.create_default_context(cadata=trustme.CA().cert_pem.bytes().decode())
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(port, stranger)
 
 
 def test_http_redirects_to_https_except_probes(stack: Stack) -> None:
