@@ -12,6 +12,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.services.background import BackgroundLoop
 from app.services.clicks import CLICKS_CHANNEL
 
 log = structlog.get_logger()
@@ -20,19 +21,14 @@ QUEUE_SIZE = 1000
 RECONNECT_DELAY_S = 1.0
 
 
-class ClickStream:
+class ClickStream(BackgroundLoop):
+    task_name = "click-stream"
+
     def __init__(self, redis: Redis) -> None:
+        super().__init__()
         self._redis = redis
         self._queues: set[asyncio.Queue[str]] = set()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="click-stream")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     @contextmanager
     def subscribe(self) -> Iterator[asyncio.Queue[str]]:

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from app import crud
 from app.core.metrics import CLICK_FLUSH_FAILURES, CLICKS_DROPPED, CLICKS_FLUSHED, CLICKS_PENDING
+from app.services.background import BackgroundLoop
 
 log = structlog.get_logger()
 
@@ -32,8 +33,11 @@ class Click:
     at: datetime
 
 
-class ClickRecorder:
+class ClickRecorder(BackgroundLoop):
+    task_name = "click-flusher"
+
     def __init__(self, pool: asyncpg.Pool, redis: Redis, replica: str, interval_s: float, max_pending: int) -> None:
+        super().__init__()
         self._pool = pool
         self._redis = redis
         self._replica = replica
@@ -41,7 +45,6 @@ class ClickRecorder:
         self._max_pending = max_pending
         self._pending: list[Click] = []
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -55,13 +58,9 @@ class ClickRecorder:
         self._pending.append(Click(link_id, code, datetime.now(UTC)))
         CLICKS_PENDING.inc()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="click-flusher")
-
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stops the loop, then flushes what is left (with retries: this is the last chance)."""
+        await super().close()
         for attempt in range(1, SHUTDOWN_FLUSH_ATTEMPTS + 1):
             if await self.flush():
                 return

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.models import FaultConfig
+from app.services.background import BackgroundLoop
 
 log = structlog.get_logger()
 
@@ -14,25 +15,20 @@ FAULTS_KEY = "faults:config"
 POLL_INTERVAL_S = 1.0
 
 
-class FaultSwitch:
+class FaultSwitch(BackgroundLoop):
+    task_name = "fault-poller"
+
     def __init__(self, redis: Redis, replica: str) -> None:
+        super().__init__()
         self._redis = redis
         self._replica = replica
         self._use(FaultConfig())
-        self._task: asyncio.Task[None] | None = None
 
     def _use(self, config: FaultConfig) -> None:
         self.config = config
         # Read on every request: a plain attribute, not a computed property.
         self.active = config.active
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="fault-poller")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     def applies_to(self, path: str) -> FaultConfig | None:
         if not self.active:

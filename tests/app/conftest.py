@@ -75,18 +75,24 @@ def settings(migrated: dict[str, str]) -> Settings:
     return make_settings(migrated)
 
 
+def sql(env: dict[str, str], query: str) -> object:
+    """Runs one statement on the test database and returns its first value."""
+
+    async def run() -> object:
+        conn = await asyncpg.connect(make_settings(env).database_dsn)
+        try:
+            return await conn.fetchval(query)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 @pytest.fixture
 def clean(migrated: dict[str, str]) -> None:
     """Every test starts with no links, no clicks and an empty Redis."""
-    settings = make_settings(migrated)
-
-    async def truncate() -> None:
-        conn = await asyncpg.connect(settings.database_dsn)
-        await conn.execute("TRUNCATE links, clicks")
-        await conn.close()
-
-    asyncio.run(truncate())
-    redis.Redis.from_url(settings.redis_dsn).flushall()
+    sql(migrated, "TRUNCATE links, clicks")
+    redis.Redis.from_url(make_settings(migrated).redis_dsn).flushall()
 
 
 @pytest.fixture

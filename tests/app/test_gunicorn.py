@@ -1,18 +1,16 @@
 """The app as the image runs it: Gunicorn, several workers, real signals."""
 
-import asyncio
 import json
 import threading
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import redis
 from websockets.sync.client import connect
 
 from app.services.faults import FAULTS_KEY
-from tests.app.conftest import ADMIN_TOKEN, make_settings
+from tests.app.conftest import ADMIN_TOKEN, make_settings, sql
 from tests.app.live import LiveServer
 from tests.polling import eventually
 
@@ -94,15 +92,7 @@ def test_graceful_shutdown(migrated: dict[str, str], clean: None, tmp_path: Path
         redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)
     assert result == {"status": 200}
     assert exit_code == 0
-
-    async def clicks() -> int:
-        conn = await asyncpg.connect(make_settings(migrated).database_dsn)
-        try:
-            return await conn.fetchval("SELECT clicks FROM links WHERE code = 'bye'")
-        finally:
-            await conn.close()
-
-    assert asyncio.run(clicks()) == 7
+    assert sql(migrated, "SELECT clicks FROM links WHERE code = 'bye'") == 7
 
 
 def test_unreachable_postgres_exits_with_a_reason(migrated: dict[str, str], tmp_path: Path) -> None:

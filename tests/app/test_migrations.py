@@ -1,16 +1,14 @@
 """The migration job: idempotent, safe to run concurrently, clear when Postgres is away."""
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 
-from tests.app.conftest import ROOT, make_settings
+from tests.app.conftest import ROOT, sql
 from tests.servers import PostgresServer
 
 
@@ -21,19 +19,13 @@ def migrate(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-async def _admin(env: dict[str, str], sql: str) -> None:
-    conn = await asyncpg.connect(make_settings(env).database_dsn)
-    await conn.execute(sql)
-    await conn.close()
-
-
 @pytest.fixture
 def fresh_db(env: dict[str, str], postgres: PostgresServer) -> Iterator[dict[str, str]]:
-    asyncio.run(_admin(env, "CREATE DATABASE fresh"))
+    sql(env, "CREATE DATABASE fresh")
     try:
         yield {**env, "DATABASE_URL": postgres.url.rsplit("/", 1)[0] + "/fresh"}
     finally:
-        asyncio.run(_admin(env, "DROP DATABASE fresh WITH (FORCE)"))
+        sql(env, "DROP DATABASE fresh WITH (FORCE)")
 
 
 def test_concurrent_runs_then_a_rerun(fresh_db: dict[str, str]) -> None:
@@ -46,15 +38,7 @@ def test_concurrent_runs_then_a_rerun(fresh_db: dict[str, str]) -> None:
     rerun = migrate(fresh_db)
     rerun.communicate(timeout=60)
     assert rerun.returncode == 0
-
-    async def version() -> str:
-        conn = await asyncpg.connect(make_settings(fresh_db).database_dsn)
-        try:
-            return await conn.fetchval("SELECT version_num FROM alembic_version")
-        finally:
-            await conn.close()
-
-    assert asyncio.run(version()) == "0001"
+    assert sql(fresh_db, "SELECT version_num FROM alembic_version") == "0001"
 
 
 def test_unreachable_postgres_fails_with_one_line(env: dict[str, str]) -> None:
