@@ -110,7 +110,8 @@ class AccessLog:
     def write(self, fields: dict[str, Any]) -> None:
         fields.update(self._fixed)
         fields["timestamp"] = datetime.now(UTC).isoformat()
-        sys.stdout.write(orjson.dumps(fields).decode() + "\n")
+        # Bytes straight to the binary layer: one write, no decode and re-encode.
+        sys.stdout.buffer.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def configure_logging(level: str, replica: str) -> None:
