@@ -59,8 +59,7 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
         raise
     finally:
         compose.run("down", "-v", "--remove-orphans", "--timeout", "30", check=False)
-        leftover = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={compose.project}"],
-            capture_output=True, text=True,
-        ).stdout.split()
-        assert not leftover, f"containers left behind by {compose.project}: {leftover}"
+        label = f"label=com.docker.compose.project={compose.project}"
+        for kind in (["ps", "-aq"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
+            leftover = subprocess.run(["docker", *kind, "--filter", label], capture_output=True, text=True).stdout.split()
+            assert not leftover, f"{kind[0]}: left behind by {compose.project}: {leftover}"
