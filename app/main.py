@@ -49,4 +49,3 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
             RequestContextMiddleware, replica=settings.replica_name, replica_header=settings.replica_header
         )
     return app
-

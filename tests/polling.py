@@ -13,7 +13,7 @@ def eventually[T](check: Callable[[], T], what: str, timeout: float = 10.0, inte
             result = check()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:
             last_error = repr(exc)
         if time.monotonic() > deadline:
             raise AssertionError(f"Timed out after {timeout}s waiting for: {what} (last error: {last_error})")

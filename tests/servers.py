@@ -64,13 +64,31 @@ class PostgresServer:
             shutil.chown(self.workdir, "postgres")
             shutil.chown(pwfile, "postgres")
         self._run(
-            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", f"--pwfile={pwfile}",
-            "--auth=scram-sha-256", "-E", "UTF8", "--no-sync",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
         )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.workdir / "log"), "-w", "start")
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "log"),
+            "-w",
+            "start",
+        )
         wait_for_port(self.port)
 
     def stop(self) -> None:
@@ -94,9 +112,11 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [shutil.which("redis-server") or "redis-server", "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=self.workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            cwd=self.workdir,
         )
-        config = f"port {self.port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\nrequirepass {REDIS_PASSWORD}\n"
+        config = f'port {self.port}\nbind 127.0.0.1\nsave ""\nappendonly no\nrequirepass {REDIS_PASSWORD}\n'
         assert self.process.stdin is not None
         self.process.stdin.write(config.encode())
         self.process.stdin.close()

@@ -53,4 +53,3 @@ def _require_admin(
 
 
 AdminDep = Depends(_require_admin)
-

@@ -33,7 +33,10 @@ class FaultInjectionMiddleware:
                     {
                         "type": "http.response.start",
                         "status": 500,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(INJECTED_ERROR_BODY)).encode())],
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(INJECTED_ERROR_BODY)).encode()),
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": INJECTED_ERROR_BODY})

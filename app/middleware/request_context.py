@@ -8,11 +8,10 @@ import re
 import time
 
 import structlog
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import REQUEST_ID, AccessLog
-from prometheus_client import Histogram
-
 from app.core.metrics import HTTP_DURATION, UNMATCHED_ROUTE
 
 log = structlog.get_logger()

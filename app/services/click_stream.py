@@ -29,7 +29,6 @@ class ClickStream(BackgroundLoop):
         self._redis = redis
         self._queues: set[asyncio.Queue[str]] = set()
 
-
     @contextmanager
     def subscribe(self) -> Iterator[asyncio.Queue[str]]:
         queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)

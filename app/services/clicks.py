@@ -80,10 +80,8 @@ class ClickRecorder(BackgroundLoop):
                 return True
             try:
                 async with self._pool.acquire() as conn:
-                    written = await crud.record_clicks(
-                        conn, [c.link_id for c in batch], [c.at for c in batch]
-                    )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+                    written = await crud.record_clicks(conn, [c.link_id for c in batch], [c.at for c in batch])
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._pending[:0] = batch
                 CLICK_FLUSH_FAILURES.inc()
                 log.warning("click_flush_failed", error=str(exc), pending=len(self._pending))

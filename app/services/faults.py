@@ -29,7 +29,6 @@ class FaultSwitch(BackgroundLoop):
         # Read on every request: a plain attribute, not a computed property.
         self.active = config.active
 
-
     def applies_to(self, path: str) -> FaultConfig | None:
         if not self.active:
             return None

@@ -35,7 +35,10 @@ class LiveServer:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         if wait_ready:
             eventually(lambda: httpx.get(f"{self.url}/ready").status_code == 200, f"gunicorn on {self.url} ready", 30)

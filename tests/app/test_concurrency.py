@@ -21,7 +21,9 @@ async def _post_all(url: str, bodies: list[dict]) -> list[httpx.Response]:
 
 def test_same_custom_code_at_once(live: LiveServer, clean: None) -> None:
     """N simultaneous requests for one code: exactly one 201, the rest 409."""
-    responses = asyncio.run(_post_all(live.url, [{"url": f"https://example.com/{i}", "code": "race"} for i in range(N)]))
+    responses = asyncio.run(
+        _post_all(live.url, [{"url": f"https://example.com/{i}", "code": "race"} for i in range(N)])
+    )
     assert Counter(r.status_code for r in responses) == {201: 1, 409: N - 1}
 
 

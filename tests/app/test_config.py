@@ -72,7 +72,11 @@ class TestSettings:
 class TestSecretFiles:
     def test_secrets_from_files(self, environ: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """`*_FILE` works for each secret; passwords are put into the URLs."""
-        for name, value in {"DATABASE_PASSWORD": "p@ss:w/rd", "REDIS_PASSWORD": "r3dis", "ADMIN_TOKEN": "token-from-a-file-123"}.items():
+        for name, value in {
+            "DATABASE_PASSWORD": "p@ss:w/rd",
+            "REDIS_PASSWORD": "r3dis",
+            "ADMIN_TOKEN": "token-from-a-file-123",
+        }.items():
             (tmp_path / name).write_text(value + "\n")
             environ.delenv(name, raising=False)
             environ.setenv(f"{name}_FILE", str(tmp_path / name))
@@ -102,7 +106,10 @@ class TestSecretFiles:
 def test_entry_point_exits_with_one_line(tmp_path: Path) -> None:
     """A server started without settings prints one line naming them, no traceback, exit 2."""
     result = subprocess.run(
-        [sys.executable, "-c", "import app.asgi"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+        [sys.executable, "-c", "import app.asgi"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 2

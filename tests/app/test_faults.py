@@ -15,7 +15,9 @@ from tests.app.conftest import make_settings
 ALWAYS_FAIL = {"error_rate": 1.0}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic x"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic x"}]
+)
 def test_admin_needs_the_token(client: TestClient, headers: dict) -> None:
     """Without the right bearer token: 401, and the switch stays off."""
     response = client.put("/api/admin/faults", json=ALWAYS_FAIL, headers=headers)
@@ -46,7 +48,12 @@ def test_latency_is_added(client: TestClient, admin_headers: dict) -> None:
 
 @pytest.mark.parametrize(
     ("scope", "affected"),
-    [({"route": "/api/stats"}, False), ({"route": "/api/links"}, True), ({"replica": "another"}, False), ({"replica": "test-replica"}, True)],
+    [
+        ({"route": "/api/stats"}, False),
+        ({"route": "/api/links"}, True),
+        ({"replica": "another"}, False),
+        ({"replica": "test-replica"}, True),
+    ],
 )
 def test_limited_to_a_route_or_replica(client: TestClient, admin_headers: dict, scope: dict, affected: bool) -> None:
     client.put("/api/admin/faults", json={**ALWAYS_FAIL, **scope}, headers=admin_headers)

@@ -82,7 +82,9 @@ def test_graceful_shutdown(migrated: dict[str, str], clean: None, tmp_path: Path
         httpx.put(f"{server.url}/api/admin/faults", json={"latency_ms": 1500, "route": "/api/stats"}, headers=ADMIN)
         eventually(lambda: httpx.get(f"{server.url}/api/admin/faults", headers=ADMIN).json()["latency_ms"], "switch on")
         result: dict[str, int] = {}
-        slow = threading.Thread(target=lambda: result.update(status=httpx.get(f"{server.url}/api/stats/top", timeout=10).status_code))
+        slow = threading.Thread(
+            target=lambda: result.update(status=httpx.get(f"{server.url}/api/stats/top", timeout=10).status_code)
+        )
         slow.start()
         time.sleep(0.5)  # the request is now inside its 1.5 s of injected latency
         exit_code = server.terminate()

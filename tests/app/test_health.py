@@ -8,7 +8,6 @@ from fastapi.testclient import TestClient
 
 from tests.app.conftest import ROOT
 from tests.app.live import LiveServer
-
 from tests.polling import eventually
 from tests.servers import PostgresServer
 

@@ -40,18 +40,44 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def nginx_test(compose: Compose, network: str, certificate: Path) -> subprocess.CompletedProcess[str]:
     service = json.loads(compose.run("config", "--format", "json").stdout)["services"]["nginx"]
     env = service["environment"]
-    env_args = [arg for key, value in env.items() if key not in ("NGINX_TLS_CERT", "NGINX_TLS_KEY") for arg in ("-e", f"{key}={value}")]
+    env_args = [
+        arg
+        for key, value in env.items()
+        if key not in ("NGINX_TLS_CERT", "NGINX_TLS_KEY")
+        for arg in ("-e", f"{key}={value}")
+    ]
     return subprocess.run(
         [
-            "docker", "run", "--rm", "--network", network, "--read-only", "--tmpfs", "/tmp",
-            "--tmpfs", "/etc/nginx/conf.d:uid=101,gid=101", "--cap-drop", "ALL",
-            *env_args, "-e", "NGINX_TLS_CERT=/certs/fullchain.pem", "-e", "NGINX_TLS_KEY=/certs/privkey.pem",
-            "-v", f"{ROOT / 'nginx/templates'}:/etc/nginx/templates:ro",
-            "-v", f"{ROOT / 'nginx/snippets'}:/etc/nginx/snippets:ro",
-            "-v", f"{certificate}:/certs:ro",
-            service["image"], "nginx", "-t",
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/etc/nginx/conf.d:uid=101,gid=101",
+            "--cap-drop",
+            "ALL",
+            *env_args,
+            "-e",
+            "NGINX_TLS_CERT=/certs/fullchain.pem",
+            "-e",
+            "NGINX_TLS_KEY=/certs/privkey.pem",
+            "-v",
+            f"{ROOT / 'nginx/templates'}:/etc/nginx/templates:ro",
+            "-v",
+            f"{ROOT / 'nginx/snippets'}:/etc/nginx/snippets:ro",
+            "-v",
+            f"{certificate}:/certs:ro",
+            service["image"],
+            "nginx",
+            "-t",
         ],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -61,5 +61,7 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
         compose.run("down", "-v", "--remove-orphans", "--timeout", "30", check=False)
         label = f"label=com.docker.compose.project={compose.project}"
         for kind in (["ps", "-aq"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
-            leftover = subprocess.run(["docker", *kind, "--filter", label], capture_output=True, text=True).stdout.split()
+            leftover = subprocess.run(
+                ["docker", *kind, "--filter", label], capture_output=True, text=True
+            ).stdout.split()
             assert not leftover, f"{kind[0]}: left behind by {compose.project}: {leftover}"

@@ -60,10 +60,15 @@ def prod_env(tmp_path: Path) -> dict[str, str]:
 def test_production_overlay_passes_the_smoke_check(prod_env: dict[str, str], tmp_path: Path) -> None:
     """Up with test secrets and certificates on 80/443; the smoke check passes; no X-Replica."""
     compose = Compose("linkstack-prodtest", PROD, env=prod_env)
-    with running(compose, tmp_path, https="https://localhost", http="http://localhost", ca_file=tmp_path / "ca.pem") as stack:
+    with running(
+        compose, tmp_path, https="https://localhost", http="http://localhost", ca_file=tmp_path / "ca.pem"
+    ) as stack:
         result = subprocess.run(
             [sys.executable, "scripts/smoke", stack.https, "--ca", str(stack.ca_file), "--http-url", stack.http],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         with stack.client() as client:

@@ -34,7 +34,9 @@ async def ready(request: Request) -> JSONResponse:
         return JSONResponse({"status": "shutting_down"}, status.HTTP_503_SERVICE_UNAVAILABLE)
     names = ("postgres", "redis")
     results = await asyncio.gather(_check_postgres(request), _check_redis(request), return_exceptions=True)
-    checks = {name: "ok" if result is None else f"error: {result!r}" for name, result in zip(names, results)}
+    checks = {
+        name: "ok" if result is None else f"error: {result!r}" for name, result in zip(names, results, strict=True)
+    }
     ok = all(result is None for result in results)
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},

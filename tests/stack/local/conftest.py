@@ -18,8 +18,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = isolated_env(201)
     compose = Compose(PROJECT, env=env)
     with running(
-        compose, tmp_path_factory.mktemp("stack"),
-        https=f"https://localhost:{env['HTTPS_PORT']}", http=f"http://localhost:{env['HTTP_PORT']}",
+        compose,
+        tmp_path_factory.mktemp("stack"),
+        https=f"https://localhost:{env['HTTPS_PORT']}",
+        http=f"http://localhost:{env['HTTP_PORT']}",
     ) as stack:
         yield stack
 

@@ -12,7 +12,13 @@ import trustme
 from tests.compose import ROOT
 from tests.stack.stacks import Stack
 
-SECURITY_HEADERS = ("strict-transport-security", "x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy")
+SECURITY_HEADERS = (
+    "strict-transport-security",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+    "content-security-policy",
+)
 
 
 def assert_security_headers(response: httpx.Response) -> None:
@@ -26,14 +32,20 @@ def test_smoke_script_passes(stack: Stack) -> None:
     """scripts/smoke, as an operator runs it against a deployment, passes every check."""
     result = subprocess.run(
         [sys.executable, "scripts/smoke", stack.https, "--ca", str(stack.ca_file), "--http-url", stack.http],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
 
 
 def handshake(port: int, context: ssl.SSLContext) -> str:
-    with socket.create_connection(("localhost", port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        socket.create_connection(("localhost", port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         return tls.version() or ""
 
 
@@ -65,7 +77,10 @@ def test_security_headers_on_every_response(stack: Stack, path: str, status: int
     assert_security_headers(response)
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/metrics"), ("GET", "/api/admin/faults"), ("PUT", "/api/admin/faults"), ("DELETE", "/api/admin/faults")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/metrics"), ("GET", "/api/admin/faults"), ("PUT", "/api/admin/faults"), ("DELETE", "/api/admin/faults")],
+)
 def test_internal_endpoints_are_unreachable(stack: Stack, method: str, path: str) -> None:
     with stack.client() as client:
         assert client.request(method, path).status_code == 404
@@ -82,8 +97,17 @@ def test_request_id_round_trip(stack: Stack) -> None:
 def test_only_nginx_is_published(stack: Stack) -> None:
     """Nothing but nginx has a host port; Postgres, Redis and the replicas are internal."""
     lines = subprocess.run(
-        ["docker", "ps", "--filter", f"label=com.docker.compose.project={stack.compose.project}", "--format", "{{.Label \"com.docker.compose.service\"}} {{.Ports}}"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "ps",
+            "--filter",
+            f"label=com.docker.compose.project={stack.compose.project}",
+            "--format",
+            '{{.Label "com.docker.compose.service"}} {{.Ports}}',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     published = {line.split(" ", 1)[0] for line in lines if "->" in line}
     assert published == {"nginx"}, lines
@@ -92,5 +116,7 @@ def test_only_nginx_is_published(stack: Stack) -> None:
 def test_services_run_as_non_root(stack: Stack) -> None:
     for service in ("app", "nginx", "postgres", "redis"):
         container = stack.containers(service)[0]
-        uid = subprocess.run(["docker", "exec", container, "id", "-u"], capture_output=True, text=True, check=True).stdout.strip()
+        uid = subprocess.run(
+            ["docker", "exec", container, "id", "-u"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         assert uid != "0", service

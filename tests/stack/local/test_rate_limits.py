@@ -13,10 +13,14 @@ from tests.stack.stacks import Stack
 
 SENT = 60
 
+
 def burst(stack: Stack, spoof: bool) -> list[httpx.Response]:
     async def send_all() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=SENT)
-        async with httpx.AsyncClient(base_url=stack.https, verify=stack.ssl_context(), limits=limits, timeout=15) as client:
+        async with httpx.AsyncClient(
+            base_url=stack.https, verify=stack.ssl_context(), limits=limits, timeout=15
+        ) as client:
+
             def headers() -> dict[str, str]:
                 return {"X-Forwarded-For": f"203.0.113.{secrets.randbelow(250)}"} if spoof else {}
 

@@ -15,15 +15,21 @@ def replicas_serving(stack: Stack, requests: int) -> Counter[str]:
 
 def container_hostnames(stack: Stack) -> set[str]:
     ids = stack.containers("app")
-    out = subprocess.run(["docker", "inspect", "--format", "{{.Config.Hostname}}", *ids], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["docker", "inspect", "--format", "{{.Config.Hostname}}", *ids], capture_output=True, text=True, check=True
+    )
     return set(out.stdout.split())
 
 
 def nginx_state(stack: Stack) -> tuple[str, str]:
     """nginx's container start time and master pid: a restart or re-exec would change them."""
     container = stack.containers("nginx")[0]
-    started = subprocess.run(["docker", "inspect", "--format", "{{.State.StartedAt}}", container], capture_output=True, text=True, check=True).stdout
-    master = subprocess.run(["docker", "exec", container, "cat", "/tmp/nginx.pid"], capture_output=True, text=True, check=True).stdout
+    started = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.StartedAt}}", container], capture_output=True, text=True, check=True
+    ).stdout
+    master = subprocess.run(
+        ["docker", "exec", container, "cat", "/tmp/nginx.pid"], capture_output=True, text=True, check=True
+    ).stdout
     return started.strip(), master.strip()
 
 
@@ -39,8 +45,14 @@ def test_scaling_needs_no_reload(stack: Stack) -> None:
     before = nginx_state(stack)
     try:
         stack.compose.run("up", "-d", "--wait", "--no-recreate", "--scale", "app=5", timeout=300)
-        eventually(lambda: set(replicas_serving(stack, 50)) == container_hostnames(stack) and len(container_hostnames(stack)) == 5,
-                   "all 5 replicas serving", timeout=30, interval=1)
+        eventually(
+            lambda: (
+                set(replicas_serving(stack, 50)) == container_hostnames(stack) and len(container_hostnames(stack)) == 5
+            ),
+            "all 5 replicas serving",
+            timeout=30,
+            interval=1,
+        )
         logs = stack.compose.run("logs", "--no-color", "nginx").stdout
         assert nginx_state(stack) == before
         assert "reconfiguring" not in logs and "signal process started" not in logs
