@@ -1,6 +1,9 @@
 """Fault injection: behind the admin token, shared by replicas through Redis, absent in production."""
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -10,7 +13,8 @@ from app.core.config import Settings
 from app.core.redis import open_redis
 from app.main import create_app
 from app.services.faults import FAULTS_KEY, FaultSwitch
-from tests.app.conftest import make_settings
+from tests.app.conftest import ROOT, make_settings
+from tests.app.live import LiveServer
 
 ALWAYS_FAIL = {"error_rate": 1.0}
 
@@ -92,3 +96,30 @@ def test_production_has_no_fault_injection(migrated: dict[str, str], clean: None
             assert "x-replica" not in prod.get("/health").headers
     finally:
         redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)
+
+
+class TestCommandLine:
+    """`python -m app.faults`, the workshop's way in (the admin API is not behind nginx)."""
+
+    def run(self, live: LiveServer, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app.faults", *args]
+        full_env = {**live.env, **env}
+        return subprocess.run(command, env=full_env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+    def test_set_show_clear(self, live: LiveServer, clean: None) -> None:
+        result = self.run(live, "set", "--latency-ms", "5", "--error-rate", "0.5", "--route", "/api/stats")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"latency_ms": 5, "error_rate": 0.5, "replica": None, "route": "/api/stats"}
+        assert json.loads(self.run(live, "show").stdout)["error_rate"] == 0.5
+        assert self.run(live, "clear").returncode == 0
+        assert json.loads(self.run(live, "show").stdout)["error_rate"] == 0.0
+
+    def test_bad_values_are_refused_with_the_reason(self, live: LiveServer, clean: None) -> None:
+        result = self.run(live, "set", "--error-rate", "2")
+        assert result.returncode == 1
+        assert "422" in result.stderr and "error_rate" in result.stderr
+
+    def test_refused_in_production(self, live: LiveServer) -> None:
+        result = self.run(live, "show", ENVIRONMENT="production")
+        assert result.returncode == 2
+        assert "does not exist in production" in result.stderr

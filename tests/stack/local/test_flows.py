@@ -9,7 +9,7 @@ from tests.polling import eventually
 from tests.stack.stacks import Stack
 
 
-def test_create_redirect_stats(stack: Stack) -> None:
+def test_create_redirect_stats(stack: Stack, full_budget: None) -> None:
     """Create a link, follow it, and find its clicks in the metadata and the top list."""
     code = f"flow{secrets.token_hex(3)}"
     with stack.client() as client:
@@ -23,7 +23,7 @@ def test_create_redirect_stats(stack: Stack) -> None:
     assert {"code": code, "url": "https://example.com/flow", "clicks": 3} in top
 
 
-def test_click_stream_crosses_replicas(stack: Stack) -> None:
+def test_click_stream_crosses_replicas(stack: Stack, full_budget: None) -> None:
     """A WebSocket through nginx on one replica receives a click another replica served."""
     code = f"ws{secrets.token_hex(3)}"
     wss = stack.https.replace("https://", "wss://")
