@@ -8,6 +8,7 @@ from app.api.routes import admin, clicks_ws, health, links, redirect, stats
 from app.core.config import Settings
 from app.core.lifespan import lifespan_for
 from app.core.logging import configure_logging
+from app.core.request_telemetry import RequestTelemetry
 from app.middleware.faults import FaultInjectionMiddleware
 from app.middleware.request_context import RequestContextMiddleware
 
@@ -26,11 +27,12 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
     """`middleware=False` leaves out the request middleware: only the benchmark wants that."""
     configure_logging(settings.log_level, settings.replica_name)
+    telemetry = RequestTelemetry(settings.replica_name)
     local = settings.environment != "production"
     app = FastAPI(
         title="linkstack",
         summary="A link shortener: the sample service of a production-parity stack.",
-        lifespan=lifespan_for(settings),
+        lifespan=lifespan_for(settings, telemetry),
         docs_url="/docs" if local else None,
         redoc_url=None,
         openapi_url="/openapi.json" if local else None,
@@ -46,6 +48,9 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
         if settings.faults_enabled:
             app.add_middleware(FaultInjectionMiddleware)
         app.add_middleware(
-            RequestContextMiddleware, replica=settings.replica_name, replica_header=settings.replica_header
+            RequestContextMiddleware,
+            replica=settings.replica_name,
+            replica_header=settings.replica_header,
+            telemetry=telemetry,
         )
     return app

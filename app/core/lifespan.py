@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.db import DatabaseUnavailable, open_pool
 from app.core.metrics import DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_SIZE
 from app.core.redis import open_redis
+from app.core.request_telemetry import RequestTelemetry
 from app.services.click_stream import ClickStream
 from app.services.clicks import ClickRecorder
 from app.services.faults import FaultSwitch
@@ -45,6 +46,7 @@ class State(TypedDict):
     clicks: ClickRecorder
     click_stream: ClickStream
     faults: FaultSwitch
+    telemetry: RequestTelemetry
 
 
 def _flag_on_termination(lifecycle: Lifecycle) -> None:
@@ -75,7 +77,7 @@ async def _sample_pool(pool: asyncpg.Pool, max_size: int) -> None:
         await asyncio.sleep(POOL_SAMPLE_INTERVAL_S)
 
 
-def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
+def lifespan_for(settings: Settings, telemetry: RequestTelemetry) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         lifecycle = Lifecycle()
@@ -108,6 +110,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
                 clicks=clicks,
                 click_stream=click_stream,
                 faults=faults,
+                telemetry=telemetry,
             )
         finally:
             lifecycle.shutting_down = True
@@ -117,6 +120,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
             await clicks.close()
             await redis.aclose()
             await pool.close()
+            telemetry.flush()
             log.info("stopped")
 
     return lifespan

@@ -8,8 +8,8 @@ import logging
 import logging.config
 import os
 import sys
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -40,9 +40,21 @@ def _add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     return event_dict
 
 
+_second_prefix: tuple[int, str] = (-1, "")
+
+
+def utc_timestamp() -> str:
+    """RFC 3339 in UTC with microseconds; the date part is formatted once per second (a hot path)."""
+    global _second_prefix
+    now = time.time()
+    second = int(now)
+    if second != _second_prefix[0]:
+        _second_prefix = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_prefix[1]}.{int((now - second) * 1_000_000):06d}+00:00"
+
+
 def _add_timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    # RFC 3339 in UTC; a quarter of the cost of structlog's TimeStamper (the access line is hot).
-    event_dict["timestamp"] = datetime.now(UTC).isoformat()
+    event_dict["timestamp"] = utc_timestamp()
     return event_dict
 
 
@@ -95,23 +107,6 @@ class _CurrentStdout:
 
     def flush(self) -> None:
         sys.stdout.flush()
-
-
-class AccessLog:
-    """The per-request access line, in the same JSON shape as every other line.
-
-    Written directly rather than through structlog's processor chain: measured at about 12 us
-    against 3 us per request, which on a 130 us request decides the 0.9x throughput target.
-    """
-
-    def __init__(self, replica: str) -> None:
-        self._fixed = {"event": "request", "level": "info", "replica": replica, "pid": os.getpid()}
-
-    def write(self, fields: dict[str, Any]) -> None:
-        fields.update(self._fixed)
-        fields["timestamp"] = datetime.now(UTC).isoformat()
-        # Bytes straight to the binary layer: one write, no decode and re-encode.
-        sys.stdout.buffer.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def configure_logging(level: str, replica: str) -> None:

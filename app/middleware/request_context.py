@@ -8,11 +8,11 @@ import re
 import time
 
 import structlog
-from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.logging import REQUEST_ID, AccessLog
-from app.core.metrics import HTTP_DURATION, UNMATCHED_ROUTE
+from app.core.logging import REQUEST_ID
+from app.core.metrics import UNMATCHED_ROUTE
+from app.core.request_telemetry import RequestTelemetry
 
 log = structlog.get_logger()
 
@@ -47,13 +47,10 @@ def _route(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, replica: str, replica_header: bool) -> None:
+    def __init__(self, app: ASGIApp, replica: str, replica_header: bool, telemetry: RequestTelemetry) -> None:
         self.app = app
-        self.access_log = AccessLog(replica)
+        self.telemetry = telemetry
         self.extra_headers = [(b"x-replica", replica.encode())] if replica_header else []
-        # The labelled histogram per (route, method, status), looked up once and kept;
-        # bounded: route templates x known methods x status codes.
-        self.durations: dict[tuple[str, str, int], Histogram] = {}
 
     def _headers_on_accept(self, scope: Scope, send: Send) -> Send:
         """WebSocket handshakes carry the request id and replica too (the 101 response)."""
@@ -104,13 +101,12 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - start
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             route = _route(scope)
-            key = (route, method, status)
-            histogram = self.durations.get(key)
-            if histogram is None:
-                histogram = self.durations[key] = HTTP_DURATION.labels(route, method, status)
-            histogram.observe(duration)
             client = scope.get("client")
-            self.access_log.write(
+            self.telemetry.record(
+                route,
+                method,
+                status,
+                duration,
                 {
                     "request_id": request_id_text,
                     "method": scope["method"],
@@ -119,6 +115,6 @@ class RequestContextMiddleware:
                     "status": status,
                     "duration_ms": round(duration * 1000, 2),
                     "client_ip": client[0] if client else None,
-                }
+                },
             )
             REQUEST_ID.reset(token)

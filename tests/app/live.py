@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from app.core.request_telemetry import FLUSH_INTERVAL_S
 from tests.polling import eventually
 from tests.servers import free_port
 
@@ -59,5 +60,5 @@ class LiveServer:
                 self.process.wait()
 
     def output(self) -> str:
-        time.sleep(0.1)
+        time.sleep(3 * FLUSH_INTERVAL_S)  # access lines are written in batches
         return self.log_path.read_text()

@@ -1,6 +1,7 @@
 """Request ids, the replica header, the access line and unhandled errors."""
 
 import json
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from app.core.request_telemetry import FLUSH_INTERVAL_S
 from app.main import create_app
 
 
@@ -38,6 +40,7 @@ def test_access_line_shape(client: TestClient, capsys: pytest.CaptureFixture[str
     """One JSON line per request: id, method, route template, status, duration, client, replica."""
     capsys.readouterr()
     client.get("/api/links/abcd", headers={"X-Request-ID": "req-42"})
+    time.sleep(FLUSH_INTERVAL_S * 3)  # access lines are written in batches
     access = [line for line in log_lines(capsys.readouterr().out) if line["event"] == "request"]
     assert len(access) == 1
     line = access[0]

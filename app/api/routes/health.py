@@ -45,6 +45,7 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def scrape() -> Response:
+async def scrape(request: Request) -> Response:
+    request.state.telemetry.flush()  # this worker's batch; the others' lag at most one flush interval
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
