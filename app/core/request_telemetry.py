@@ -13,6 +13,7 @@ scrape, for the worker that serves it.
 
 import asyncio
 import os
+import select
 import sys
 from bisect import bisect_left
 from typing import Any
@@ -59,8 +60,8 @@ class _Durations:
 class RequestTelemetry:
     def __init__(self, replica: str) -> None:
         self._fixed = {"event": "request", "level": "info", "replica": replica, "pid": os.getpid()}
-        self._lines: list[bytes] = []
-        self._size = 0
+        # One growing buffer, reused after each flush: no object per line to keep and free.
+        self._lines = bytearray()
         # Bounded: route templates x known methods x status codes.
         self._durations: dict[tuple[str, str, int], _Durations] = {}
         self._flush_pending = False
@@ -74,10 +75,8 @@ class RequestTelemetry:
 
         fields.update(self._fixed)
         fields["timestamp"] = utc_timestamp()
-        line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= BUFFER_BYTES:
+        self._lines += orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+        if len(self._lines) >= BUFFER_BYTES:
             self.flush()
         elif not self._flush_pending:
             self._flush_pending = True
@@ -88,9 +87,27 @@ class RequestTelemetry:
         for durations in self._durations.values():
             durations.flush()
         if self._lines:
-            data = b"".join(self._lines)
+            write_lines(self._lines)
             self._lines.clear()
-            self._size = 0
-            # Bytes straight to the binary layer: one write for the batch, no re-encoding.
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+
+
+def write_lines(data: bytes | bytearray) -> None:
+    """Writes whole lines to stdout in pieces of at most PIPE_BUF bytes.
+
+    Every Gunicorn worker shares one stdout pipe, and a write(2) to a pipe is atomic only up to
+    PIPE_BUF: larger batches from two workers could interleave mid-line. Bytes go straight to the
+    binary layer (no re-encoding); it is raw under PYTHONUNBUFFERED, so partial writes are retried.
+    """
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + select.PIPE_BUF) + 1
+        if end <= start:  # a single line longer than PIPE_BUF: written whole, as any logger would
+            end = (data.find(b"\n", start) + 1) or len(data)
+        piece = view[start:end]
+        while piece:
+            written = out.write(piece)
+            piece = piece[written if written is not None else len(piece) :]
+        start = end
+    out.flush()

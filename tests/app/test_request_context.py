@@ -1,6 +1,8 @@
 """Request ids, the replica header, the access line and unhandled errors."""
 
 import json
+import select
+import sys
 import time
 from datetime import datetime, timedelta
 
@@ -9,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from app.core.request_telemetry import FLUSH_INTERVAL_S
+from app.core.request_telemetry import FLUSH_INTERVAL_S, write_lines
 from app.main import create_app
 
 
@@ -98,3 +100,27 @@ def test_websocket_handshake_names_the_replica(client: TestClient) -> None:
         headers = dict(ws.extra_headers)  # type: ignore[attr-defined]
     assert headers[b"x-replica"] == b"test-replica"
     assert headers[b"x-request-id"] == b"ws-1"
+
+
+class TestBatchedWrites:
+    """Access lines are written in batches, but never as a write a pipe could split mid-line."""
+
+    def test_pieces_are_whole_lines_within_pipe_buf(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        lines = [b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i * 37 % 500)) for i in range(400)]
+        lines.insert(200, b'{"huge":"' + b"y" * (2 * select.PIPE_BUF) + b'"}\n')
+        pieces: list[bytes] = []
+
+        class Raw:
+            def write(self, piece: memoryview) -> int:
+                # Like a raw file: accepts at most 3000 bytes per call.
+                pieces.append(bytes(piece[:3000]))
+                return min(len(piece), 3000)
+
+            def flush(self) -> None:
+                pass
+
+        monkeypatch.setattr(sys, "stdout", type("Out", (), {"buffer": Raw()})())
+        write_lines(b"".join(lines))
+        assert b"".join(pieces) == b"".join(lines)
+        for piece in pieces:
+            assert len(piece) <= select.PIPE_BUF or piece.count(b"\n") <= 1
