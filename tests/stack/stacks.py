@@ -2,6 +2,7 @@
 
 import ssl
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.compose import Compose
+from tests.compose import ROOT, Compose
 from tests.servers import free_port
 
 
@@ -27,6 +28,11 @@ class Stack:
     def client(self, **kwargs: object) -> httpx.Client:
         """An HTTPS client that verifies the stack's certificate against its CA."""
         return httpx.Client(base_url=self.https, verify=self.ssl_context(), timeout=15, **kwargs)  # type: ignore[arg-type]
+
+    def smoke(self) -> subprocess.CompletedProcess[str]:
+        """scripts/smoke against this stack, as an operator runs it."""
+        command = [sys.executable, "scripts/smoke", self.https, "--ca", str(self.ca_file), "--http-url", self.http]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
     def containers(self, service: str) -> list[str]:
         return self.compose.run("ps", "-q", service).stdout.split()

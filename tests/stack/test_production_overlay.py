@@ -1,14 +1,12 @@
 """compose.prod.yaml on top of compose.yaml: real certificates and secrets, or no start at all."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import trustme
 
-from tests.compose import ROOT, Compose
+from tests.compose import Compose
 from tests.stack.stacks import running
 
 PROD = ("compose.yaml", "compose.prod.yaml")
@@ -63,13 +61,7 @@ def test_production_overlay_passes_the_smoke_check(prod_env: dict[str, str], tmp
     with running(
         compose, tmp_path, https="https://localhost", http="http://localhost", ca_file=tmp_path / "ca.pem"
     ) as stack:
-        result = subprocess.run(
-            [sys.executable, "scripts/smoke", stack.https, "--ca", str(stack.ca_file), "--http-url", stack.http],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = stack.smoke()
         assert result.returncode == 0, result.stdout + result.stderr
         with stack.client() as client:
             response = client.get("/health")

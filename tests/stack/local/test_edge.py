@@ -3,13 +3,11 @@
 import socket
 import ssl
 import subprocess
-import sys
 
 import httpx
 import pytest
 import trustme
 
-from tests.compose import ROOT
 from tests.stack.stacks import Stack
 
 SECURITY_HEADERS = (
@@ -30,13 +28,7 @@ def assert_security_headers(response: httpx.Response) -> None:
 
 def test_smoke_script_passes(stack: Stack) -> None:
     """scripts/smoke, as an operator runs it against a deployment, passes every check."""
-    result = subprocess.run(
-        [sys.executable, "scripts/smoke", stack.https, "--ca", str(stack.ca_file), "--http-url", stack.http],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = stack.smoke()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
 
