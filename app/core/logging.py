@@ -1,7 +1,7 @@
 """JSON logs, one line per event, for the app and for Gunicorn's and Uvicorn's own loggers.
 
-App events go straight through structlog (cheap: the access line is on every request);
-stdlib records (gunicorn, uvicorn, asyncpg) are rendered by the same processors.
+App events go through structlog; stdlib records (gunicorn, uvicorn, asyncpg) are rendered by the
+same processors. The per-request access line has its own writer (app/core/request_telemetry.py).
 """
 
 import logging

@@ -80,10 +80,14 @@ class RequestTelemetry:
             self.flush()
         elif not self._flush_pending:
             self._flush_pending = True
-            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self.flush)
+            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_on_timer)
+
+    def _flush_on_timer(self) -> None:
+        # Only the timer re-arms the timer: flushes for size, scrapes or shutdown add none.
+        self._flush_pending = False
+        self.flush()
 
     def flush(self) -> None:
-        self._flush_pending = False
         for durations in self._durations.values():
             durations.flush()
         if self._lines:
