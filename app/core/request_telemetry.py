@@ -22,9 +22,7 @@ from bisect import bisect_left
 from typing import Any
 
 import orjson
-from prometheus_client import Histogram
 
-from app.core.logging import utc_timestamp
 from app.core.metrics import HTTP_DURATION, UNMATCHED_ROUTE
 
 FLUSH_INTERVAL_S = 0.1
@@ -33,24 +31,23 @@ MAX_PENDING = 2048
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class _Durations:
-    """Local bucket counts for one labelled child of HTTP_DURATION.
+class _Series:
+    """One labelled child of HTTP_DURATION: its bucket counts for this batch, and its route
+    template ready to go into access lines.
 
-    Adds them to the shared child's own bucket and sum values, which is what `observe` does one
-    at a time (multiprocess files hold non-cumulative bucket counts). These attributes are
+    Adds the counts to the shared child's own bucket and sum values, which is what `observe` does
+    one at a time (multiprocess files hold non-cumulative bucket counts). These attributes are
     prometheus_client internals, pinned in uv.lock; tests/app/test_gunicorn.py checks the sums.
     """
 
-    __slots__ = ("child", "counts", "total")
+    __slots__ = ("bounds", "child", "counts", "route_json", "total")
 
-    def __init__(self, child: Histogram) -> None:
-        self.child = child
-        self.counts = [0] * len(child._upper_bounds)
+    def __init__(self, template: str, method: str, status: int) -> None:
+        self.child = HTTP_DURATION.labels(template, method, status)
+        self.bounds = self.child._upper_bounds
+        self.counts = [0] * len(self.bounds)
         self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(self.child._upper_bounds, seconds)] += 1
-        self.total += seconds
+        self.route_json = orjson.dumps(template)
 
     def flush(self) -> None:
         for index, count in enumerate(self.counts):
@@ -64,15 +61,24 @@ class _Durations:
 
 # (start, end) from time.perf_counter, request id, method, the matched route or None, path,
 # the ASGI client address, status: what the middleware has at hand, nothing computed yet.
-Finished = tuple[float, float, str, str, Any, str, tuple[str, int] | None, int]
+Finished = tuple[float, float, bytes, str, Any, str, tuple[str, int] | None, int]
+
+# The access line, formatted like the app's other JSON lines. Every value a client can influence
+# (method, path, client address) is JSON-encoded by orjson; the others are ours: the timestamp,
+# numbers, route templates, and a request id that is generated or matched a strict pattern.
+ACCESS_LINE = (
+    b'{"timestamp":"%s.%06d+00:00","level":"info","event":"request","replica":%s,"pid":%d,'
+    b'"request_id":"%s","method":%s,"route":%s,"path":%s,"status":%d,"duration_ms":%.2f,"client_ip":%s}\n'
+)
+METHOD_JSON = {method: orjson.dumps(method) for method in KNOWN_METHODS}
 
 
 class RequestTelemetry:
     def __init__(self, replica: str) -> None:
-        self._fixed = {"event": "request", "level": "info", "replica": replica, "pid": os.getpid()}
+        self._replica_json = orjson.dumps(replica)
         self._finished: list[Finished] = []
         # Bounded: route templates x known methods x status codes.
-        self._durations: dict[tuple[str, str, int], _Durations] = {}
+        self._series: dict[tuple[str, str, int], _Series] = {}
         self._flush_pending = False
 
     def record(self, finished: Finished) -> None:
@@ -91,36 +97,42 @@ class RequestTelemetry:
     def flush(self) -> None:
         finished, self._finished = self._finished, []
         lines = bytearray()
+        replica, pid, dumps = self._replica_json, os.getpid(), orjson.dumps
         # perf_counter is monotonic; the wall clock of each request's end is derived from it.
         to_wall = time.time() - time.perf_counter()
+        second, date_time = -1, b""
         for start, end, request_id, method, route, path, client, status in finished:
-            template = getattr(route, "path_format", UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
+            # Any method a client invents shares one label value.
+            method_json = METHOD_JSON.get(method)
+            key = (getattr(route, "path_format", UNMATCHED_ROUTE), method if method_json else "OTHER", status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series(*key)
             seconds = end - start
-            self._durations_for(template, method, status).observe(seconds)
-            line = {
-                "request_id": request_id,
-                "method": method,
-                "route": template,
-                "path": path,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-                "client_ip": client[0] if client else None,
-                **self._fixed,
-                "timestamp": utc_timestamp(end + to_wall),
-            }
-            lines += orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
-        for durations in self._durations.values():
-            durations.flush()
+            series.counts[bisect_left(series.bounds, seconds)] += 1
+            series.total += seconds
+
+            wall = end + to_wall
+            if int(wall) != second:
+                second = int(wall)
+                date_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+            lines += ACCESS_LINE % (
+                date_time,
+                (wall - second) * 1_000_000,
+                replica,
+                pid,
+                request_id,
+                method_json or dumps(method),
+                series.route_json,
+                dumps(path),
+                status,
+                seconds * 1000,
+                dumps(client[0] if client else None),
+            )
+        for series in self._series.values():
+            series.flush()
         if lines:
             write_lines(lines)
-
-    def _durations_for(self, route: str, method: str, status: int) -> _Durations:
-        # Any method a client invents shares one label value.
-        key = (route, method if method in KNOWN_METHODS else "OTHER", status)
-        durations = self._durations.get(key)
-        if durations is None:
-            durations = self._durations[key] = _Durations(HTTP_DURATION.labels(*key))
-        return durations
 
 
 def write_lines(data: bytes | bytearray) -> None:

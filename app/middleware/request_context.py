@@ -95,7 +95,7 @@ class RequestContextMiddleware:
                 (
                     start,
                     perf_counter(),
-                    request_id_text,
+                    request_id,
                     scope["method"],
                     scope.get("route"),
                     scope["path"],
