@@ -29,25 +29,30 @@ FLUSH_INTERVAL_S = 0.1
 # Flushed early past this many requests, so a burst keeps memory and log lag bounded.
 MAX_PENDING = 2048
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The label value of any other method: clients must not be able to grow the label set.
+OTHER_METHOD = "OTHER"
 
 
 class _Series:
-    """One labelled child of HTTP_DURATION: its bucket counts for this batch, and its route
-    template ready to go into access lines.
+    """One labelled child of HTTP_DURATION: its bucket counts for this batch, and the fields its
+    access lines share, encoded once.
 
     Adds the counts to the shared child's own bucket and sum values, which is what `observe` does
     one at a time (multiprocess files hold non-cumulative bucket counts). These attributes are
     prometheus_client internals, pinned in uv.lock; tests/app/test_gunicorn.py checks the sums.
     """
 
-    __slots__ = ("bounds", "child", "counts", "route_json", "total")
+    __slots__ = ("bounds", "child", "counts", "shared_fields", "total")
 
-    def __init__(self, template: str, method: str, status: int) -> None:
+    def __init__(self, replica: str, template: str, method: str, status: int) -> None:
         self.child = HTTP_DURATION.labels(template, method, status)
         self.bounds = self.child._upper_bounds
         self.counts = [0] * len(self.bounds)
         self.total = 0.0
-        self.route_json = orjson.dumps(template)
+        fields = {"level": "info", "event": "request", "replica": replica, "pid": os.getpid()}
+        if method != OTHER_METHOD:  # the line carries the method itself, not its label
+            fields["method"] = method
+        self.shared_fields = orjson.dumps({**fields, "route": template, "status": status})[1:-1] + b","
 
     def flush(self) -> None:
         for index, count in enumerate(self.counts):
@@ -63,19 +68,15 @@ class _Series:
 # the ASGI client address, status: what the middleware has at hand, nothing computed yet.
 Finished = tuple[float, float, bytes, str, Any, str, tuple[str, int] | None, int]
 
-# The access line, formatted like the app's other JSON lines. Every value a client can influence
-# (method, path, client address) is JSON-encoded by orjson; the others are ours: the timestamp,
-# numbers, route templates, and a request id that is generated or matched a strict pattern.
-ACCESS_LINE = (
-    b'{"timestamp":"%s.%06d+00:00","level":"info","event":"request","replica":%s,"pid":%d,'
-    b'"request_id":"%s","method":%s,"route":%s,"path":%s,"status":%d,"duration_ms":%.2f,"client_ip":%s}\n'
-)
-METHOD_JSON = {method: orjson.dumps(method) for method in KNOWN_METHODS}
+# The access line: the app's other JSON lines have the same shape. Values a client can influence
+# (path, client address, an unknown method) are JSON-encoded by orjson; the others are ours: the
+# timestamp, a duration, and a request id that is generated or matched a strict pattern.
+ACCESS_LINE = b'{"timestamp":"%s.%06d+00:00",%s"request_id":"%s","path":%s,"duration_ms":%.2f,"client_ip":%s}\n'
 
 
 class RequestTelemetry:
     def __init__(self, replica: str) -> None:
-        self._replica_json = orjson.dumps(replica)
+        self._replica = replica
         self._finished: list[Finished] = []
         # Bounded: route templates x known methods x status codes.
         self._series: dict[tuple[str, str, int], _Series] = {}
@@ -97,17 +98,19 @@ class RequestTelemetry:
     def flush(self) -> None:
         finished, self._finished = self._finished, []
         lines = bytearray()
-        replica, pid, dumps = self._replica_json, os.getpid(), orjson.dumps
+        dumps = orjson.dumps
+        # Encoded once per batch: most lines repeat a few paths and client addresses.
+        paths: dict[str, bytes] = {}
+        clients: dict[str | None, bytes] = {}
         # perf_counter is monotonic; the wall clock of each request's end is derived from it.
         to_wall = time.time() - time.perf_counter()
         second, date_time = -1, b""
         for start, end, request_id, method, route, path, client, status in finished:
-            # Any method a client invents shares one label value.
-            method_json = METHOD_JSON.get(method)
-            key = (getattr(route, "path_format", UNMATCHED_ROUTE), method if method_json else "OTHER", status)
+            known = method in KNOWN_METHODS
+            key = (getattr(route, "path_format", UNMATCHED_ROUTE), method if known else OTHER_METHOD, status)
             series = self._series.get(key)
             if series is None:
-                series = self._series[key] = _Series(*key)
+                series = self._series[key] = _Series(self._replica, *key)
             seconds = end - start
             series.counts[bisect_left(series.bounds, seconds)] += 1
             series.total += seconds
@@ -116,18 +119,21 @@ class RequestTelemetry:
             if int(wall) != second:
                 second = int(wall)
                 date_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+            path_json = paths.get(path)
+            if path_json is None:
+                path_json = paths[path] = dumps(path)
+            host = client[0] if client else None
+            client_json = clients.get(host)
+            if client_json is None:
+                client_json = clients[host] = dumps(host)
             lines += ACCESS_LINE % (
                 date_time,
                 (wall - second) * 1_000_000,
-                replica,
-                pid,
+                series.shared_fields if known else b'"method":%s,%s' % (dumps(method), series.shared_fields),
                 request_id,
-                method_json or dumps(method),
-                series.route_json,
-                dumps(path),
-                status,
+                path_json,
                 seconds * 1000,
-                dumps(client[0] if client else None),
+                client_json,
             )
         for series in self._series.values():
             series.flush()
