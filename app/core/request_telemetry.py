@@ -18,7 +18,7 @@ import os
 import select
 import sys
 import time
-from bisect import bisect_left
+from bisect import bisect_right
 from typing import Any
 
 import orjson
@@ -34,34 +34,38 @@ OTHER_METHOD = "OTHER"
 
 
 class _Series:
-    """One labelled child of HTTP_DURATION: its bucket counts for this batch, and the fields its
-    access lines share, encoded once.
+    """One labelled child of HTTP_DURATION: the durations of this batch, and the fields its access
+    lines share, encoded once.
 
-    Adds the counts to the shared child's own bucket and sum values, which is what `observe` does
+    Adds the batch to the shared child's own bucket and sum values, which is what `observe` does
     one at a time (multiprocess files hold non-cumulative bucket counts). These attributes are
     prometheus_client internals, pinned in uv.lock; tests/app/test_gunicorn.py checks the sums.
     """
 
-    __slots__ = ("bounds", "child", "counts", "shared_fields", "total")
+    __slots__ = ("child", "durations", "shared_fields")
 
     def __init__(self, replica: str, template: str, method: str, status: int) -> None:
         self.child = HTTP_DURATION.labels(template, method, status)
-        self.bounds = self.child._upper_bounds
-        self.counts = [0] * len(self.bounds)
-        self.total = 0.0
+        self.durations: list[float] = []
         fields = {"level": "info", "event": "request", "replica": replica, "pid": os.getpid()}
         if method != OTHER_METHOD:  # the line carries the method itself, not its label
             fields["method"] = method
         self.shared_fields = orjson.dumps({**fields, "route": template, "status": status})[1:-1] + b","
 
     def flush(self) -> None:
-        for index, count in enumerate(self.counts):
-            if count:
-                self.child._buckets[index].inc(count)
-                self.counts[index] = 0
-        if self.total:
-            self.child._sum.inc(self.total)
-            self.total = 0.0
+        if not self.durations:
+            return
+        # Sorted once, each bucket's count is a binary search: no per-request work in Python.
+        durations = sorted(self.durations)
+        self.durations.clear()
+        counted = 0
+        for bucket, upper_bound in zip(self.child._buckets, self.child._upper_bounds, strict=True):
+            # `observe` puts a value in the first bucket whose upper bound is >= the value.
+            upto = bisect_right(durations, upper_bound, lo=counted)
+            if upto > counted:
+                bucket.inc(upto - counted)
+                counted = upto
+        self.child._sum.inc(sum(durations))
 
 
 # (start, end) from time.perf_counter, request id, method, the matched route or None, path,
@@ -112,8 +116,7 @@ class RequestTelemetry:
             if series is None:
                 series = self._series[key] = _Series(self._replica, *key)
             seconds = end - start
-            series.counts[bisect_left(series.bounds, seconds)] += 1
-            series.total += seconds
+            series.durations.append(seconds)
 
             wall = end + to_wall
             if int(wall) != second:
