@@ -20,8 +20,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 UNMATCHED_ROUTE = "<unmatched>"
 
-# The request count is this histogram's `_count` series: one metric, one write path per
-# request (each multiprocess sample costs a locked mmap write on the hot path).
+# Both are written once per batch of requests (app/core/request_telemetry.py), not per request.
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests handled, by route template.", ["route", "method", "status"]
+)
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
     "HTTP requests handled, by route template: time from request start to the end of the response body.",

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from app.core.metrics import HTTP_DURATION, UNMATCHED_ROUTE
+from app.core.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
 
 FLUSH_INTERVAL_S = 0.1
 # Flushed early past this many requests, so a burst keeps memory and log lag bounded.
@@ -34,17 +34,18 @@ OTHER_METHOD = "OTHER"
 
 
 class _Series:
-    """One labelled child of HTTP_DURATION: the durations of this batch, and the fields its access
-    lines share, encoded once.
+    """One label set of HTTP_REQUESTS and HTTP_DURATION: the durations of this batch, and the
+    fields its access lines share, encoded once.
 
     Adds the batch to the shared child's own bucket and sum values, which is what `observe` does
     one at a time (multiprocess files hold non-cumulative bucket counts). These attributes are
     prometheus_client internals, pinned in uv.lock; tests/app/test_gunicorn.py checks the sums.
     """
 
-    __slots__ = ("child", "durations", "shared_fields")
+    __slots__ = ("child", "durations", "requests", "shared_fields")
 
     def __init__(self, replica: str, template: str, method: str, status: int) -> None:
+        self.requests = HTTP_REQUESTS.labels(template, method, status)
         self.child = HTTP_DURATION.labels(template, method, status)
         self.durations: list[float] = []
         fields = {"level": "info", "event": "request", "replica": replica, "pid": os.getpid()}
@@ -66,6 +67,7 @@ class _Series:
                 bucket.inc(upto - counted)
                 counted = upto
         self.child._sum.inc(sum(durations))
+        self.requests.inc(len(durations))
 
 
 # (start, end) from time.perf_counter, request id, method, the matched route or None, path,

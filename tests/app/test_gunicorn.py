@@ -25,9 +25,10 @@ def sample(metrics: str, name: str) -> float:
 
 
 def test_metrics_count_every_worker(live: LiveServer, clean: None) -> None:
-    """After N requests the counter says N, whichever of the two workers served each one."""
-    route = 'http_request_duration_seconds_count{method="GET",route="/api/stats/top",status="200"}'
-    before = sample(httpx.get(f"{live.url}/metrics").text, route)
+    """After N requests the counters say N, whichever of the two workers served each one."""
+    labels = '{method="GET",route="/api/stats/top",status="200"}'
+    series = ("http_requests_total" + labels, "http_request_duration_seconds_count" + labels)
+    before = [sample(httpx.get(f"{live.url}/metrics").text, name) for name in series]
     pids = set()
     for _ in range(40):
         # A new connection each time, so the kernel spreads them over the workers.
@@ -39,7 +40,7 @@ def test_metrics_count_every_worker(live: LiveServer, clean: None) -> None:
             pids.add(entry["pid"])
     assert len(pids) == 2, "both workers should have served requests"
     metrics = httpx.get(f"{live.url}/metrics").text
-    assert sample(metrics, route) == before + 40
+    assert [sample(metrics, name) for name in series] == [count + 40 for count in before]
     assert sample(metrics, "db_pool_max_connections") == 2 * 5
     assert 'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/stats/top",status="200"}' in metrics
 

@@ -1,0 +1,100 @@
+"""The batched access lines and request metrics: what a flush writes equals what each request did."""
+
+import asyncio
+import json
+import time
+from bisect import bisect_left
+
+import pytest
+from starlette.routing import Route
+
+import app.core.request_telemetry as request_telemetry
+from app.core.metrics import HTTP_DURATION, HTTP_REQUESTS
+from app.core.request_telemetry import MAX_PENDING, RequestTelemetry
+
+ROUTE = Route("/telemetry-test/{item}", lambda: None)
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    batches: list[bytes] = []
+    monkeypatch.setattr(request_telemetry, "write_lines", lambda data: batches.append(bytes(data)))
+    return batches
+
+
+def finished(seconds: float, *, method: str = "GET", path: str = "/telemetry-test/1", status: int = 200) -> tuple:
+    end = time.perf_counter()
+    return (end - seconds, end, b"req-1", method, ROUTE, path, ("203.0.113.7", 4711), status)
+
+
+def test_buckets_match_observing_one_at_a_time(written: list[bytes]) -> None:
+    """Sorting a batch into buckets gives what `observe` gives, bucket bounds themselves included."""
+    telemetry = RequestTelemetry("replica-t")
+    child = HTTP_DURATION.labels("/telemetry-test/{item}", "GET", 201)
+    bounds = child._upper_bounds
+    before = [bucket.get() for bucket in child._buckets]
+    # Ends on the bounds exactly, as well as between them.
+    ends = [0.0, 0.001, 0.005, 0.0050001, 0.01, 0.3, 0.5, 2.5, 9.99, 10.0, 42.0, 0.005]
+    telemetry._finished = [(0.0, end, b"req", "GET", ROUTE, "/telemetry-test/1", None, 201) for end in ends]
+    durations = [end - start for start, end, *_ in telemetry._finished]
+    expected = list(before)
+    for seconds in durations:
+        expected[bisect_left(bounds, seconds)] += 1
+    sum_before = child._sum.get()
+    telemetry.flush()
+    assert [bucket.get() for bucket in child._buckets] == expected
+    assert child._sum.get() == pytest.approx(sum_before + sum(durations), abs=1e-6)
+    requests = HTTP_REQUESTS.labels("/telemetry-test/{item}", "GET", 201)
+    assert requests._value.get() >= len(durations)
+
+
+def test_hostile_values_stay_inside_one_json_line(written: list[bytes]) -> None:
+    """Quotes, newlines and unknown methods from clients are escaped, and the label stays bounded."""
+    telemetry = RequestTelemetry('replica "q"')
+    path = '/telemetry-test/"},\n{"level":"error"}\u2603'
+    telemetry._finished = [finished(0.002, method="BREW", path=path, status=405)]
+    telemetry.flush()
+    lines = written[0].splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert line["path"] == path
+    assert line["method"] == "BREW"
+    assert line["replica"] == 'replica "q"'
+    assert line["level"] == "info"
+    assert line["client_ip"] == "203.0.113.7"
+    assert line["duration_ms"] == pytest.approx(2.0, abs=0.01)
+    other = HTTP_REQUESTS.labels("/telemetry-test/{item}", "OTHER", 405)
+    assert other._value.get() >= 1
+
+
+def test_timestamps_follow_each_request(written: list[bytes]) -> None:
+    """Each line carries its own request's end time, not the time of the flush."""
+    telemetry = RequestTelemetry("replica-t")
+    end = time.perf_counter()
+    telemetry._finished = [
+        (end - 2.0, end - 1.5, b"early", "GET", ROUTE, "/telemetry-test/1", None, 200),
+        (end - 0.1, end, b"late", "GET", ROUTE, "/telemetry-test/2", None, 200),
+    ]
+    telemetry.flush()
+    early, late = (json.loads(line) for line in written[0].splitlines())
+    gap = time.mktime(time.strptime(late["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.mktime(
+        time.strptime(early["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")
+    )
+    assert gap in (1.0, 2.0)  # 1.5 s apart, seen through whole seconds
+    assert early["client_ip"] is None
+
+
+def test_a_burst_is_flushed_before_the_timer(written: list[bytes]) -> None:
+    """Past MAX_PENDING requests the batch goes out at once: memory and log lag stay bounded."""
+
+    async def burst() -> None:
+        telemetry = RequestTelemetry("replica-t")
+        for _ in range(MAX_PENDING):
+            telemetry.record(finished(0.001))
+        assert len(written) == 1
+        assert len(written[0].splitlines()) == MAX_PENDING
+        telemetry.record(finished(0.001))
+        await asyncio.sleep(request_telemetry.FLUSH_INTERVAL_S * 2)
+        assert len(written) == 2
+
+    asyncio.run(burst())
