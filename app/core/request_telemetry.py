@@ -1,12 +1,12 @@
-"""What every request leaves behind — one access line and one duration observation — kept as a
-tuple and rendered in one go every FLUSH_INTERVAL_S, like nginx's `access_log buffer= flush=`.
+"""What every request leaves behind — one access line, one count, one duration — kept as a tuple
+and rendered in one go every FLUSH_INTERVAL_S, like nginx's `access_log buffer= flush=`.
 
 Why defer: a request then only appends a tuple. Rendering (JSON, timestamps, histogram buckets)
 runs for a whole batch in one tight loop, where its code stays hot in the CPU's caches;
 interleaved with the framework's own work, the same steps cost several times more. Measured as
-worker CPU per `GET /health` under wrk, side by side: 76-82 us without middleware, 93-103 us
+worker user CPU per `GET /health` under wrk, side by side: 76-82 us without middleware, 93-103 us
 with lines and observations built per request, 85-93 us deferred (scripts/bench-app prints the
-current figures).
+current figures; the README says where the rest goes).
 
 The price: /metrics of another worker and the log lag by at most FLUSH_INTERVAL_S, and a hard
 crash (SIGKILL, OOM) loses that much. Shutdown flushes (the lifespan calls `flush`); so does a
