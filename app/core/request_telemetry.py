@@ -39,7 +39,8 @@ class _Series:
 
     Adds the batch to the shared child's own bucket and sum values, which is what `observe` does
     one at a time (multiprocess files hold non-cumulative bucket counts). These attributes are
-    prometheus_client internals, pinned in uv.lock; tests/app/test_gunicorn.py checks the sums.
+    prometheus_client internals, pinned in uv.lock; tests/app/test_request_telemetry.py checks the
+    buckets against `observe`, tests/app/test_gunicorn.py the counts across workers.
     """
 
     __slots__ = ("child", "durations", "requests", "shared_fields")

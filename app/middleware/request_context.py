@@ -18,7 +18,7 @@ log = structlog.get_logger()
 
 REQUEST_ID_HEADER = b"x-request-id"
 # Accepted from the client only if it looks like an id: bounded, no characters that
-# could forge log lines or headers.
+# could forge log lines or headers (the access line writes it as it is).
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 INTERNAL_ERROR_BODY = b'{"detail":"internal server error"}'
 INTERNAL_ERROR_START: Message = {
