@@ -43,12 +43,10 @@ def _add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
 _second_prefix: tuple[int, str] = (-1, "")
 
 
-def utc_timestamp(now: float | None = None) -> str:
-    """RFC 3339 in UTC with microseconds, of `now` or the current time; the date part is formatted
-    once per second (a hot path)."""
+def utc_timestamp() -> str:
+    """RFC 3339 in UTC with microseconds; the date part is formatted once per second (a hot path)."""
     global _second_prefix
-    if now is None:
-        now = time.time()
+    now = time.time()
     second = int(now)
     if second != _second_prefix[0]:
         _second_prefix = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))

@@ -121,6 +121,7 @@ class RequestTelemetry:
             seconds = end - start
             series.durations.append(seconds)
 
+            # The timestamp format of app.core.logging.utc_timestamp, its date part cached per second.
             wall = end + to_wall
             if int(wall) != second:
                 second = int(wall)
