@@ -30,6 +30,17 @@ HTTP_DURATION = Histogram(
     ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+# Set at each telemetry flush from a per-worker count (no shared-file write per request);
+# livesum adds up the replica's live workers: the figure least_conn balances on.
+HTTP_IN_PROGRESS = Gauge(
+    "http_requests_in_progress", "HTTP requests being served (WebSockets not counted).", multiprocess_mode="livesum"
+)
+READINESS = Gauge(
+    "readiness_check_ok",
+    "1 if the last readiness check reached the dependency, else 0.",
+    ["dependency"],
+    multiprocess_mode="livemostrecent",
+)
 DB_POOL_IN_USE = Gauge("db_pool_connections_in_use", "Postgres connections checked out.", multiprocess_mode="livesum")
 DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres connections open in the pools.", multiprocess_mode="livesum")
 DB_POOL_MAX = Gauge("db_pool_max_connections", "Upper bound of the pools.", multiprocess_mode="livesum")

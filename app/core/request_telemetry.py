@@ -1,5 +1,6 @@
 """What every request leaves behind — one access line, one count, one duration — kept as a tuple
-and rendered in one go every FLUSH_INTERVAL_S, like nginx's `access_log buffer= flush=`.
+and rendered in one go every FLUSH_INTERVAL_S, like nginx's `access_log buffer= flush=`. The
+in-progress gauge is set then too, from a plain count that each request moves up and down.
 
 Why defer: a request then only appends a tuple. Rendering (JSON, timestamps, histogram buckets)
 runs for a whole batch in one tight loop, where its code stays hot in the CPU's caches;
@@ -23,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from app.core.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
+from app.core.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS, UNMATCHED_ROUTE
 
 FLUSH_INTERVAL_S = 0.1
 # Flushed early past this many requests, so a burst keeps memory and log lag bounded.
@@ -88,14 +89,26 @@ class RequestTelemetry:
         # Bounded: route templates x known methods x status codes.
         self._series: dict[tuple[str, str, int], _Series] = {}
         self._flush_pending = False
+        # Requests started and not yet recorded; the gauge takes it at each flush.
+        self._in_progress = 0
+
+    def start(self) -> None:
+        """A request began: counted now, so the gauge sees it within one flush interval."""
+        self._in_progress += 1
+        if not self._flush_pending:
+            self._arm_timer()
 
     def record(self, finished: Finished) -> None:
+        self._in_progress -= 1
         self._finished.append(finished)
         if len(self._finished) >= MAX_PENDING:
             self.flush()
         elif not self._flush_pending:
-            self._flush_pending = True
-            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_on_timer)
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        self._flush_pending = True
+        asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_on_timer)
 
     def _flush_on_timer(self) -> None:
         # Only the timer re-arms the timer: flushes for size, scrapes or shutdown add none.
@@ -144,6 +157,7 @@ class RequestTelemetry:
             )
         for series in self._series.values():
             series.flush()
+        HTTP_IN_PROGRESS.set(self._in_progress)
         if lines:
             write_lines(lines)
 

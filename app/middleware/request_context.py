@@ -79,6 +79,7 @@ class RequestContextMiddleware:
             return send(message)
 
         token = REQUEST_ID.set(request_id.decode())
+        self.telemetry.start()
         try:
             await self.app(scope, receive, send_with_context)
         except Exception:

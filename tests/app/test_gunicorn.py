@@ -45,6 +45,31 @@ def test_metrics_count_every_worker(live: LiveServer, clean: None) -> None:
     assert 'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/stats/top",status="200"}' in metrics
 
 
+def test_in_progress_requests_add_up_across_workers(live: LiveServer, migrated: dict[str, str], clean: None) -> None:
+    """http_requests_in_progress counts the slow requests in flight on both workers, and drops when they end."""
+    httpx.put(f"{live.url}/api/admin/faults", json={"latency_ms": 2000, "route": "/api/stats"}, headers=ADMIN)
+    try:
+        eventually(lambda: httpx.get(f"{live.url}/api/admin/faults", headers=ADMIN).json()["latency_ms"], "switch on")
+        # New connections, so the kernel spreads them over the two workers.
+        slow = [threading.Thread(target=lambda: httpx.get(f"{live.url}/api/stats/top", timeout=10)) for _ in range(6)]
+        for thread in slow:
+            thread.start()
+        # 6 in flight + the scrape itself; each worker's count lands within one flush interval.
+        eventually(
+            lambda: sample(httpx.get(f"{live.url}/metrics").text, "http_requests_in_progress") >= 7,
+            "six slow requests counted",
+            timeout=1.5,
+        )
+        for thread in slow:
+            thread.join()
+    finally:
+        redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)
+    eventually(
+        lambda: sample(httpx.get(f"{live.url}/metrics").text, "http_requests_in_progress") == 1,
+        "only the scrape in flight",
+    )
+
+
 def test_every_output_line_is_json(live: LiveServer) -> None:
     """Gunicorn's, Uvicorn's and the app's lines alike: one JSON object per line."""
     lines = live.output().splitlines()

@@ -21,8 +21,13 @@ def test_ready_when_dependencies_answer(client: TestClient) -> None:
     assert body == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
 
 
+def readiness_metrics(client: TestClient) -> set[str]:
+    return {line for line in client.get("/metrics").text.splitlines() if line.startswith("readiness_check_ok{")}
+
+
 def test_ready_follows_postgres_without_a_restart(client: TestClient, postgres: PostgresServer) -> None:
-    """/ready turns 503 while Postgres is stopped and back to 200 when it returns, same process."""
+    """/ready turns 503 while Postgres is stopped and back to 200 when it returns, same process;
+    readiness_check_ok says which dependency failed, for the AppNotReady alert."""
     postgres.stop()
     try:
         response = eventually(
@@ -30,9 +35,14 @@ def test_ready_follows_postgres_without_a_restart(client: TestClient, postgres: 
         )
         assert response.json()["checks"]["postgres"].startswith("error")
         assert client.get("/health").status_code == 200
+        assert readiness_metrics(client) == {
+            'readiness_check_ok{dependency="postgres"} 0.0',
+            'readiness_check_ok{dependency="redis"} 1.0',
+        }
     finally:
         postgres.start()
     eventually(lambda: client.get("/ready").status_code == 200, "200 once Postgres is back", timeout=15)
+    assert 'readiness_check_ok{dependency="postgres"} 1.0' in readiness_metrics(client)
 
 
 def test_ready_is_503_once_shutdown_begins(client: TestClient) -> None:

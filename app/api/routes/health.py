@@ -37,6 +37,8 @@ async def ready(request: Request) -> JSONResponse:
     checks = {
         name: "ok" if result is None else f"error: {result!r}" for name, result in zip(names, results, strict=True)
     }
+    for name, result in zip(names, results, strict=True):
+        metrics.READINESS.labels(name).set(result is None)
     ok = all(result is None for result in results)
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},
