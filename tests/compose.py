@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCAL_IMAGES_OVERLAY = "compose.local-images.yaml"
+
+
+def local_images() -> bool:
+    """The suite runs on scripts/local-images' stand-ins: no Grafana, Loki or Alloy."""
+    return bool(os.environ.get("LINKSTACK_ENV_FILE"))
 
 
 def compose_binary() -> str:
@@ -35,10 +41,12 @@ class Compose:
     env: dict[str, str] = field(default_factory=dict)
 
     def command(self, *args: str) -> list[str]:
-        files = [arg for name in self.files for arg in ("-f", name)]
-        # LINKSTACK_ENV_FILE: local-images.env when the suite runs on local image equivalents.
+        # LINKSTACK_ENV_FILE: local-images.env when the suite runs on local image equivalents;
+        # their overlay leaves out what has none (explicit -f files override its COMPOSE_FILE).
         env_file = os.environ.get("LINKSTACK_ENV_FILE")
         env_args = ["--env-file", env_file] if env_file else []
+        names = [*self.files, LOCAL_IMAGES_OVERLAY] if env_file else self.files
+        files = [arg for name in names for arg in ("-f", name)]
         return [compose_binary(), "-p", self.project, *files, *env_args, *args]
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:

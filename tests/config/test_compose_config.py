@@ -4,9 +4,17 @@ import json
 
 import pytest
 
-from tests.compose import Compose
+from tests.compose import Compose, local_images
 
 PROD = ("compose.yaml", "compose.prod.yaml")
+CORE = {"secrets", "certs", "postgres", "redis", "migrate", "app", "nginx"}
+MONITORING = {"prometheus", "alertmanager", "alert-sink", "nginx-exporter", "postgres-exporter", "redis-exporter"}
+# No local image can stand in for these (compose.local-images.yaml leaves them out).
+UPSTREAM_ONLY = {"grafana", "loki", "alloy"}
+LOGS = {"socket-proxy"}
+# Long-running, and their images have neither a shell nor a probe: Prometheus' `up` is their health.
+NO_HEALTHCHECK = {"nginx-exporter", "postgres-exporter", "redis-exporter"}
+UIS = {"prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
 
 
 def config(compose: Compose) -> dict:
@@ -16,30 +24,41 @@ def config(compose: Compose) -> dict:
 def test_local_stack_needs_no_env_file() -> None:
     """compose.yaml alone validates: every variable has a default."""
     services = config(Compose("linkstack-config"))["services"]
-    assert set(services) == {"secrets", "certs", "postgres", "redis", "migrate", "app", "nginx"}
+    if local_images():
+        assert set(services) == CORE | MONITORING | LOGS | {"local-images-notice"}
+    else:
+        assert set(services) == CORE | MONITORING | LOGS | UPSTREAM_ONLY
     assert services["app"]["deploy"]["replicas"] == 3
 
 
-def test_only_nginx_is_published_on_loopback() -> None:
+def test_only_nginx_and_the_uis_are_published_on_loopback() -> None:
     services = config(Compose("linkstack-config"))["services"]
     published = {name: service["ports"] for name, service in services.items() if service.get("ports")}
-    assert set(published) == {"nginx"}
+    expected_uis = UIS if not local_images() else {k: v for k, v in UIS.items() if k not in UPSTREAM_ONLY}
+    assert set(published) == {"nginx", *expected_uis}
     assert {(p["host_ip"], p["published"], p["target"]) for p in published["nginx"]} == {
         ("127.0.0.1", "8080", 8080),
         ("127.0.0.1", "8443", 8443),
     }
+    for name, port in expected_uis.items():
+        assert [(p["host_ip"], p["published"], p["target"]) for p in published[name]] == [
+            ("127.0.0.1", str(port), port)
+        ]
 
 
 def test_every_long_running_service_is_hardened() -> None:
-    """Read-only root, no capabilities, no privilege gain, limits, a healthcheck."""
+    """Read-only root, no capabilities, no privilege gain, limits, a healthcheck (or Prometheus' up)."""
     services = config(Compose("linkstack-config"))["services"]
-    for name in ("postgres", "redis", "app", "nginx"):
+    long_running = {name for name, service in services.items() if service.get("restart") != "no"}
+    assert long_running >= {"postgres", "redis", "app", "nginx", *MONITORING, *LOGS}
+    for name in long_running:
         service = services[name]
         assert service["read_only"] is True, name
         assert service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
         assert service["deploy"]["resources"]["limits"]["memory"], name
-        assert service["healthcheck"]["test"], name
+        if name not in NO_HEALTHCHECK:
+            assert service["healthcheck"]["test"], name
     # app and nginx are non-root by their images' USER (checked on the running stack).
     assert services["postgres"]["user"] == services["redis"]["user"] == "999:999"
 
@@ -60,13 +79,21 @@ def test_no_secret_in_the_environment() -> None:
 
 
 def test_production_overlay() -> None:
-    """The overlay: 80/443 only, restart policy, production mode, Compose secrets."""
+    """The overlay: 80/443 public, UIs on loopback, restart policy, production mode, Compose secrets,
+    no anonymous Grafana."""
     services = config(Compose("linkstack-config", PROD, env={"DOMAIN": "links.example.com"}))["services"]
     ports = {name: service["ports"] for name, service in services.items() if service.get("ports")}
-    assert set(ports) == {"nginx"}
-    assert {(p["published"], p["target"]) for p in ports["nginx"]} == {("80", 8080), ("443", 8443)}
-    for name in ("postgres", "redis", "app", "nginx"):
-        assert services[name]["restart"] == "unless-stopped", name
+    assert {(p["published"], p["target"]) for p in ports.pop("nginx")} == {("80", 8080), ("443", 8443)}
+    assert {p["host_ip"] for service in ports.values() for p in service} == {"127.0.0.1"}
+    for name, service in services.items():
+        if name not in ("secrets", "certs", "migrate", "local-images-notice"):
+            assert service["restart"] == "unless-stopped", name
+    if "grafana" in services:
+        assert services["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+        assert [s["source"] for s in services["grafana"]["secrets"]] == ["grafana_admin_password"]
+    assert not any(v["source"] == "secrets" for s in services.values() for v in s.get("volumes", [])), (
+        "production reads Compose secrets, not the generated volume"
+    )
     assert services["app"]["environment"]["ENVIRONMENT"] == "production"
     assert services["nginx"]["environment"]["NGINX_EXPOSE_REPLICA"] == "off"
     assert {s["source"] for s in services["app"]["secrets"]} == {"postgres_password", "redis_password", "admin_token"}
@@ -78,7 +105,20 @@ def test_production_overlay_requires_a_domain() -> None:
     assert "set DOMAIN to the public host name" in result.stderr
 
 
-@pytest.mark.parametrize("variable", ["NGINX_IMAGE", "POSTGRES_IMAGE", "REDIS_IMAGE"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "NGINX_IMAGE",
+        "POSTGRES_IMAGE",
+        "REDIS_IMAGE",
+        "PROMETHEUS_IMAGE",
+        "ALERTMANAGER_IMAGE",
+        "NGINX_EXPORTER_IMAGE",
+        "POSTGRES_EXPORTER_IMAGE",
+        "REDIS_EXPORTER_IMAGE",
+        "SOCKET_PROXY_IMAGE",
+    ],
+)
 def test_images_are_pinned_and_replaceable(variable: str) -> None:
     """Each upstream image is a variable; the default is a pinned tag, never latest."""
     compose = Compose("linkstack-config", env={variable: "example/replacement:1"})
@@ -87,3 +127,18 @@ def test_images_are_pinned_and_replaceable(variable: str) -> None:
     defaults = Compose("linkstack-config", env={variable: ""})
     for image in {s.get("image") for s in config(defaults)["services"].values()} - {None}:
         assert ":" in image and not image.endswith(":latest"), image
+
+
+def test_only_alloy_reaches_the_docker_socket_proxy() -> None:
+    """The socket is mounted once, read-only, into socket-proxy, whose network only Alloy shares."""
+    services = config(Compose("linkstack-config"))["services"]
+    mounts = [
+        (name, volume)
+        for name, service in services.items()
+        for volume in service.get("volumes", [])
+        if volume["source"] == "/var/run/docker.sock"
+    ]
+    assert [(name, volume["read_only"]) for name, volume in mounts] == [("socket-proxy", True)]
+    sharing = {name for name, service in services.items() if "docker-api" in (service.get("networks") or {})}
+    assert sharing == ({"socket-proxy"} if local_images() else {"socket-proxy", "alloy"})
+    assert config(Compose("linkstack-config"))["networks"]["docker-api"]["internal"] is True

@@ -46,6 +46,9 @@ def isolated_env(octet: int) -> dict[str, str]:
         "EDGE_SUBNET": f"10.213.{octet}.0/24",
         "EDGE_IP_RANGE": f"10.213.{octet}.128/25",
         "NGINX_EDGE_IP": f"10.213.{octet}.2",
+        "PROMETHEUS_PORT": str(free_port()),
+        "ALERTMANAGER_PORT": str(free_port()),
+        "GRAFANA_PORT": str(free_port()),
     }
 
 

@@ -1,4 +1,8 @@
-"""The local stack (compose.yaml alone), up once for this package, driven through nginx."""
+"""The local stack (compose.yaml alone), up once for this package, driven through nginx.
+
+Prometheus runs with the test overlay of tests/stack/fast_alerts.py: shorter intervals and
+`for:` durations, the same expressions.
+"""
 
 import time
 from collections.abc import Iterator
@@ -6,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.compose import Compose
+from tests.stack.fast_alerts import fast_alerts_overlay
 from tests.stack.stacks import Stack, isolated_env, running
+from tests.stack.telemetry import Alertmanager, Prometheus
 
 PROJECT = "linkstack-test"
 RATE = 10  # r/s per client, compose.yaml's default
@@ -16,10 +22,11 @@ BURST = 20
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = isolated_env(201)
-    compose = Compose(PROJECT, env=env)
+    workdir = tmp_path_factory.mktemp("stack")
+    compose = Compose(PROJECT, files=("compose.yaml", str(fast_alerts_overlay(workdir))), env=env)
     with running(
         compose,
-        tmp_path_factory.mktemp("stack"),
+        workdir,
         https=f"https://localhost:{env['HTTPS_PORT']}",
         http=f"http://localhost:{env['HTTP_PORT']}",
     ) as stack:
@@ -30,3 +37,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def full_budget() -> None:
     """Waits until earlier traffic's share of the rate-limit budget has refilled (burst / rate)."""
     time.sleep(BURST / RATE + 0.5)
+
+
+@pytest.fixture(scope="package")
+def prometheus(stack: Stack) -> Prometheus:
+    return Prometheus(f"http://127.0.0.1:{stack.compose.env['PROMETHEUS_PORT']}")
+
+
+@pytest.fixture(scope="package")
+def alertmanager(stack: Stack) -> Alertmanager:
+    return Alertmanager(f"http://127.0.0.1:{stack.compose.env['ALERTMANAGER_PORT']}")

@@ -1,0 +1,1 @@
+"""One module per provisioned dashboard (see grafana/generate.py), plus common.py."""

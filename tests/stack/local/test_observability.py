@@ -1,0 +1,208 @@
+"""Prometheus, Alertmanager and the exporters on the running stack.
+
+Every target up, replicas found through DNS as they come and go, every recording rule and
+dashboard query answered from live data, every metric an alert reads present, and the p99
+alert from injected latency to a notification and back.
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import yaml
+
+from tests.compose import ROOT, local_images
+from tests.dashboards import queries
+from tests.polling import eventually
+from tests.stack.stacks import Stack
+from tests.stack.telemetry import Alertmanager, Prometheus
+
+RULES = ROOT / "prometheus" / "rules"
+# Series that only the services local images leave out produce (compose.local-images.yaml).
+LEFT_OUT_PREFIXES = ("loki_", "alloy_", "grafana_") if local_images() else ()
+# Prometheus makes ALERTS only while an alert is pending or firing.
+SYNTHETIC = ("ALERTS",)
+ALWAYS = {"app", "nginx", "postgres", "redis", "prometheus", "alertmanager"}
+
+
+def rules(kind: str) -> list[dict]:
+    groups = yaml.safe_load((RULES / f"{kind}.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+@pytest.fixture(scope="module")
+def traffic(stack: Stack, prometheus: Prometheus) -> None:
+    """A little of everything the app serves, then two scrapes and rule evaluations to see it."""
+    code = f"obs{uuid.uuid4().hex[:6]}"
+    with stack.client() as client:
+        assert client.post("/api/links", json={"url": "https://example.com/o", "code": code}).status_code == 201
+        for _ in range(8):
+            assert client.get(f"/{code}").status_code == 307
+        assert client.get(f"/api/links/{code}").status_code == 200
+        assert client.get("/api/links", params={"limit": 5}).status_code == 200
+        assert client.get("/api/stats/top").status_code == 200
+        assert client.get("/no-such-code-here").status_code == 404
+    eventually(lambda: prometheus.query("job:cache_hit_ratio:rate1m"), "rules over the traffic", timeout=30, interval=1)
+
+
+def test_every_target_is_up(prometheus: Prometheus) -> None:
+    """Each replica, the exporters, Prometheus and Alertmanager (and the log services where they run) are up."""
+
+    def all_up() -> list[dict]:
+        targets = prometheus.targets()
+        return targets if targets and all(t["health"] == "up" for t in targets) else []
+
+    try:
+        targets = eventually(all_up, "every target up", timeout=60, interval=2)
+    except AssertionError:
+        down = [
+            (t["labels"]["job"], t["scrapeUrl"], t["lastError"]) for t in prometheus.targets() if t["health"] != "up"
+        ]
+        raise AssertionError(f"targets down: {down}") from None
+    jobs = {t["labels"]["job"] for t in targets}
+    expected = ALWAYS if local_images() else ALWAYS | {"alloy", "loki", "grafana"}
+    assert jobs == expected
+    assert sum(t["labels"]["job"] == "app" for t in targets) == 3
+
+
+def test_replicas_come_and_go_as_targets(stack: Stack, prometheus: Prometheus) -> None:
+    """--scale app=4 adds a target through DNS; scaling back removes it. No Docker socket involved."""
+
+    def app_targets(count: int) -> bool:
+        targets = [t for t in prometheus.targets() if t["labels"]["job"] == "app"]
+        return len(targets) == count and all(t["health"] == "up" for t in targets)
+
+    try:
+        stack.compose.run("up", "-d", "--wait", "--no-recreate", "--scale", "app=4", timeout=300)
+        eventually(lambda: app_targets(4), "4 app targets up", timeout=60, interval=1)
+    finally:
+        stack.compose.run("up", "-d", "--wait", "--no-recreate", "--scale", "app=3", timeout=300)
+    eventually(lambda: app_targets(3), "back to 3 app targets", timeout=60, interval=1)
+
+
+def test_every_rule_evaluates(prometheus: Prometheus) -> None:
+    """Prometheus loaded every rule of prometheus/rules and evaluates each without an error."""
+    loaded = {rule["name"]: rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]}
+    for rule in rules("recording") + rules("alerts"):
+        name = rule.get("record") or rule["alert"]
+        assert name in loaded, f"{name} not loaded"
+        assert loaded[name]["health"] == "ok", f"{name}: {loaded[name].get('lastError')}"
+
+
+def missing(prometheus: Prometheus, expr: str) -> list[str]:
+    """The selectors of `expr` with no live series, leaving out those no running service can produce."""
+    return [
+        selector
+        for selector in prometheus.selectors(expr)
+        if not selector.startswith(SYNTHETIC + LEFT_OUT_PREFIXES) and not prometheus.query(selector)
+    ]
+
+
+def test_recording_rules_and_dashboards_return_data(prometheus: Prometheus, traffic: None) -> None:
+    """No recording rule and no dashboard panel shows "No data" on a stack that served a little traffic."""
+    empty = []
+    checks = [("recording rule", rule["record"], rule["expr"]) for rule in rules("recording")]
+    checks += [(dashboard, panel, expr) for dashboard, panel, expr in queries("prometheus")]
+    for where, name, expr in checks:
+        # Empty is acceptable only for a query over series of a service this stack left out.
+        left_out = LEFT_OUT_PREFIXES and all(s.startswith(LEFT_OUT_PREFIXES) for s in prometheus.selectors(expr))
+        if not prometheus.query(expr) and not left_out:
+            empty.append(f"{where} / {name}: {expr}")
+    assert not empty, "no data:\n" + "\n".join(empty)
+
+
+def test_every_metric_an_alert_reads_exists(prometheus: Prometheus, traffic: None) -> None:
+    """Each alert expression runs, and every series it reads is exported by some running target.
+
+    An alert over a metric nobody exports never fires: that is what this catches.
+    """
+    problems = []
+    for rule in rules("alerts"):
+        prometheus.query(rule["expr"])  # runs without an error
+        if gone := missing(prometheus, rule["expr"]):
+            problems.append(f"{rule['alert']}: no series for {gone}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def slow_drill_route(stack: Stack) -> Iterator[str]:
+    """A link whose redirects get 600 ms of injected latency (the workshop's fault switch)."""
+    code = f"p99{uuid.uuid4().hex[:6]}"
+    with stack.client() as client:
+        assert client.post("/api/links", json={"url": "https://example.com/p99", "code": code}).status_code == 201
+    faults = ("exec", "-T", "--index", "1", "app", "python", "-m", "app.faults")
+    stack.compose.run(*faults, "set", "--latency-ms", "600", "--route", f"/{code}")
+    try:
+        yield code
+    finally:
+        stack.compose.run(*faults, "clear")
+
+
+def notifications(stack: Stack) -> list[dict]:
+    """What the alert sink received, read inside the stack (it publishes no port)."""
+    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/').read().decode())"
+    return yaml.safe_load(stack.compose.run("exec", "-T", "alert-sink", "python", "-c", script).stdout)
+
+
+def test_p99_alert_fires_notifies_and_resolves(
+    stack: Stack, prometheus: Prometheus, alertmanager: Alertmanager, slow_drill_route: str, full_budget: None
+) -> None:
+    """Injected latency: AppHighLatencyP99 goes pending, then firing, reaches Alertmanager and the
+    notification sink; once the fault is cleared it resolves. (for: and intervals shortened by the
+    test overlay, tests/stack/fast_alerts.py; the expression is the committed one.)"""
+    stop = threading.Event()
+
+    def load() -> None:
+        # Sequential requests of 600 ms each: ~1.6 req/s per thread, under the rate limit.
+        with stack.client() as client:
+            while not stop.is_set():
+                client.get(f"/{slow_drill_route}")
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    try:
+        states = set()
+
+        def firing() -> bool:
+            states.update(alert["state"] for alert in prometheus.alerts("AppHighLatencyP99"))
+            return "firing" in states
+
+        eventually(firing, "AppHighLatencyP99 firing in Prometheus", timeout=120, interval=1)
+        assert "pending" in states, "it must be pending before it fires"
+        fired_after = time.monotonic() - started
+        eventually(lambda: alertmanager.alerts("AppHighLatencyP99"), "the alert in Alertmanager", timeout=30)
+        eventually(
+            lambda: any(
+                n["alertname"] == "AppHighLatencyP99" and n["status"] == "firing" for n in notifications(stack)
+            ),
+            "a firing notification at the sink (warning: group_wait 30 s)",
+            timeout=60,
+            interval=2,
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    stack.compose.run("exec", "-T", "--index", "1", "app", "python", "-m", "app.faults", "clear")
+    eventually(lambda: not prometheus.alerts("AppHighLatencyP99"), "resolved in Prometheus", timeout=120, interval=2)
+    eventually(
+        lambda: all(a["status"]["state"] != "active" for a in alertmanager.alerts("AppHighLatencyP99")),
+        "resolved in Alertmanager",
+        timeout=60,
+        interval=2,
+    )
+    print(f"AppHighLatencyP99: firing {fired_after:.0f} s after the fault, resolved {time.monotonic() - started:.0f} s")
+
+
+def test_alertmanager_config_is_the_committed_one(alertmanager: Alertmanager) -> None:
+    """The running Alertmanager routes by severity to the sink, with the inhibitions of alertmanager.yml."""
+    status = httpx.get(f"{alertmanager.url}/api/v2/status", timeout=15).json()
+    config = yaml.safe_load(status["config"]["original"])
+    committed = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+    assert config["route"]["routes"] == committed["route"]["routes"]
+    assert len(config["inhibit_rules"]) == len(committed["inhibit_rules"])
