@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
 from tests.compose import ROOT
 
 GRAFANA = ROOT / "grafana"
@@ -22,12 +24,7 @@ VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 
 
 def provisioning(path: Path) -> dict:
-    """A provisioning file: YAML written in its JSON subset, `#` comment lines at the top only."""
-    text = "".join(line for line in path.read_text().splitlines(keepends=True) if not line.lstrip().startswith("#"))
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(f"{path.relative_to(ROOT)}: keep it in YAML's JSON subset ({exc})") from exc
+    return yaml.safe_load(path.read_text())
 
 
 def datasources() -> list[dict]:

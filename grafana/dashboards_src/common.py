@@ -107,16 +107,15 @@ def states(zero: str, one: str) -> list[dashboard.ValueMap]:
     ]
 
 
-UP_DOWN = states("down", "up")
-
-
-def _targets[P: (timeseries.Panel, stat.Panel, bargauge.Panel, table.Panel, logs.Panel)](
-    panel: P, targets: tuple[Query, ...]
+def _frame[P: (timeseries.Panel, stat.Panel, bargauge.Panel, table.Panel, logs.Panel)](
+    panel: P, title: str, description: str, span: int, height: int, targets: tuple[Query, ...]
 ) -> P:
-    """Adds the targets (refId A, B, ...) and sets the panel's datasource to theirs."""
+    """What every panel has, whatever its kind: title, description, size, and the targets
+    (refId A, B, ...), whose one datasource becomes the panel's."""
     datasources = {(t.build().datasource.type_val, t.build().datasource.uid) for t in targets}
     if len(datasources) != 1:
         raise ValueError(f"a panel's queries must share one datasource, got {sorted(datasources)}")
+    panel = panel.title(title).description(description).span(span).height(height)
     panel = panel.datasource(targets[0].build().datasource)
     for index, target in enumerate(targets):
         panel = panel.with_target(target.ref_id(chr(ord("A") + index)))
@@ -135,11 +134,7 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     panel = (
         timeseries.Panel()
-        .title(title)
-        .description(description)
         .unit(unit)
-        .span(span)
-        .height(height)
         .min(0)
         .line_width(1)
         .fill_opacity(10)
@@ -156,7 +151,7 @@ def timeseries_panel(
         panel = panel.draw_style(common.GraphDrawStyle.BARS).fill_opacity(80)
     if stacked:
         panel = panel.stacking(StackingConfig().mode(common.StackingMode.NORMAL))
-    return _targets(panel, targets)
+    return _frame(panel, title, description, span, height, targets)
 
 
 def stat_panel(
@@ -173,11 +168,7 @@ def stat_panel(
 ) -> stat.Panel:
     panel = (
         stat.Panel()
-        .title(title)
-        .description(description)
         .unit(unit)
-        .span(span)
-        .height(height)
         .color_mode(common.BigValueColorMode.VALUE)
         .graph_mode(common.BigValueGraphMode.AREA)
         .text_mode(common.BigValueTextMode.AUTO)
@@ -188,7 +179,33 @@ def stat_panel(
         panel = panel.mappings(mappings)
     if no_value is not None:
         panel = panel.no_value(no_value)
-    return _targets(panel, (target,))
+    return _frame(panel, title, description, span, height, (target,))
+
+
+def status_panel(
+    title: str,
+    description: str,
+    target: Query,
+    *,
+    span: int = 4,
+    height: int = 8,
+    zero: str = "down",
+    one: str = "up",
+) -> stat.Panel:
+    """A 0/1 gauge shown by name, `zero` in red and `one` in green: is an exporter, replica or check up.
+
+    8 high by default: it mostly opens a row of 8-high time series.
+    """
+    return stat_panel(
+        title,
+        description,
+        "none",
+        target,
+        span=span,
+        height=height,
+        mappings=states(zero, one),
+        steps=thresholds((1, "green"), base="red"),
+    )
 
 
 def bargauge_panel(
@@ -204,11 +221,7 @@ def bargauge_panel(
 ) -> bargauge.Panel:
     panel = (
         bargauge.Panel()
-        .title(title)
-        .description(description)
         .unit(unit)
-        .span(span)
-        .height(height)
         .min(0)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
         .orientation(common.VizOrientation.HORIZONTAL)
@@ -218,7 +231,7 @@ def bargauge_panel(
     )
     if max_value is not None:
         panel = panel.max(max_value)
-    return _targets(panel, (target,))
+    return _frame(panel, title, description, span, height, (target,))
 
 
 def table_panel(
@@ -235,17 +248,12 @@ def table_panel(
         id_val="organize",
         options={"excludeByName": dict.fromkeys(hide, True), "renameByName": rename or {}},
     )
-    panel = table.Panel().title(title).description(description).span(span).height(height).with_transformation(organize)
-    return _targets(panel, (target,))
+    return _frame(table.Panel().with_transformation(organize), title, description, span, height, (target,))
 
 
 def logs_panel(title: str, description: str, target: LokiQuery, *, span: int = 24, height: int = 10) -> logs.Panel:
     panel = (
         logs.Panel()
-        .title(title)
-        .description(description)
-        .span(span)
-        .height(height)
         .show_time(True)
         .show_labels(True)
         .wrap_log_message(True)
@@ -253,7 +261,7 @@ def logs_panel(title: str, description: str, target: LokiQuery, *, span: int = 2
         .sort_order(common.LogsSortOrder.DESCENDING)
         .dedup_strategy(common.LogsDedupStrategy.NONE)
     )
-    return _targets(panel, (target,))
+    return _frame(panel, title, description, span, height, (target,))
 
 
 def render(builder: Dashboard) -> str:

@@ -6,16 +6,7 @@ and from the app (pool gauges, cache look-ups, readiness checks).
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from .common import (
-    UP_DOWN,
-    dashboard_base,
-    prom,
-    section,
-    stat_panel,
-    states,
-    thresholds,
-    timeseries_panel,
-)
+from .common import dashboard_base, prom, section, stat_panel, status_panel, thresholds, timeseries_panel
 
 UID = "linkstack-dependencies"
 
@@ -27,15 +18,10 @@ def build() -> Dashboard:
         dashboard_base(UID, "linkstack / Dependencies", "Postgres, Redis, the link cache, click flushes, WebSockets.")
         .with_row(section("Postgres"))
         .with_panel(
-            stat_panel(
+            status_panel(
                 "Postgres up",
                 "pg_up: 1 if postgres-exporter reached Postgres at the last scrape.",
-                "none",
                 prom("pg_up"),
-                span=4,
-                height=8,
-                mappings=UP_DOWN,
-                steps=thresholds((1, "green"), base="red"),
             )
         )
         .with_panel(
@@ -95,15 +81,10 @@ def build() -> Dashboard:
         )
         .with_row(section("Redis and the link cache"))
         .with_panel(
-            stat_panel(
+            status_panel(
                 "Redis up",
                 "redis_up: 1 if redis_exporter reached Redis at the last scrape.",
-                "none",
                 prom("redis_up"),
-                span=4,
-                height=8,
-                mappings=UP_DOWN,
-                steps=thresholds((1, "green"), base="red"),
             )
         )
         .with_panel(
@@ -209,15 +190,13 @@ def build() -> Dashboard:
             )
         )
         .with_panel(
-            stat_panel(
+            status_panel(
                 "Readiness per replica and dependency",
                 "readiness_check_ok: 1 if the replica's last readiness check reached the dependency.",
-                "none",
                 prom('readiness_check_ok{job="app"}', "{{instance}} {{dependency}}"),
                 span=12,
-                height=8,
-                mappings=states("failing", "ok"),
-                steps=thresholds((1, "green"), base="red"),
+                zero="failing",
+                one="ok",
             )
         )
     )

@@ -8,17 +8,7 @@ level across replicas while a slow replica gets a smaller share of the requests.
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable
 from grafana_foundation_sdk.models import dashboard
 
-from .common import (
-    PROMETHEUS,
-    UP_DOWN,
-    bargauge_panel,
-    dashboard_base,
-    prom,
-    section,
-    stat_panel,
-    thresholds,
-    timeseries_panel,
-)
+from .common import PROMETHEUS, bargauge_panel, dashboard_base, prom, section, status_panel, timeseries_panel
 
 UID = "linkstack-load-balancing"
 
@@ -75,15 +65,11 @@ def build() -> Dashboard:
             )
         )
         .with_panel(
-            stat_panel(
+            status_panel(
                 "Scrape status per replica",
                 'up{job="app"}: 1 if Prometheus reached the replica at the last scrape.',
-                "none",
                 prom(f'up{{job="app", {INSTANCE}}}', "{{instance}}"),
                 span=8,
-                height=8,
-                mappings=UP_DOWN,
-                steps=thresholds((1, "green"), base="red"),
             )
         )
         .with_row(section("Per replica over time"))
@@ -125,15 +111,10 @@ def build() -> Dashboard:
         )
         .with_row(section("nginx (stub_status through nginx-prometheus-exporter)"))
         .with_panel(
-            stat_panel(
+            status_panel(
                 "nginx up",
                 "nginx_up: 1 if the exporter read nginx's stub_status at the last scrape.",
-                "none",
                 prom("nginx_up"),
-                span=4,
-                height=8,
-                mappings=UP_DOWN,
-                steps=thresholds((1, "green"), base="red"),
             )
         )
         .with_panel(

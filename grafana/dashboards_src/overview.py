@@ -7,16 +7,7 @@ answered 5xx, so each falls back to 0 × the request rate: 0 errors, not "No dat
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from .common import (
-    PROBES,
-    UP_DOWN,
-    dashboard_base,
-    prom,
-    section,
-    stat_panel,
-    thresholds,
-    timeseries_panel,
-)
+from .common import PROBES, dashboard_base, prom, section, stat_panel, status_panel, thresholds, timeseries_panel
 
 UID = "linkstack-overview"
 
@@ -142,14 +133,12 @@ def build() -> Dashboard:
         )
         .with_row(section("Replicas"))
         .with_panel(
-            stat_panel(
+            status_panel(
                 "Scrape status per replica",
                 'up{job="app"}: 1 if Prometheus reached the replica\'s /metrics at the last scrape.',
-                "none",
                 prom('up{job="app"}', "{{instance}}"),
                 span=24,
-                mappings=UP_DOWN,
-                steps=thresholds((1, "green"), base="red"),
+                height=4,
             )
         )
     )

@@ -73,7 +73,6 @@ class TestDatasources:
         """prometheus (the default), loki and alertmanager, by uid, type and Compose service URL."""
         config = provisioning(DATASOURCES)
         assert config["apiVersion"] == 1
-        assert config["prune"] is True
         found = {(d["uid"], d["type"], d["url"], d["access"]) for d in datasources()}
         assert found == {
             ("prometheus", "prometheus", "http://prometheus:9090", "proxy"),

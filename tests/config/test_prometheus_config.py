@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import pytest
+import yaml
 
 from tests.compose import ROOT, Compose
 
@@ -91,3 +92,13 @@ def test_amtool_check_config() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_every_runbook_link_leads_to_a_readme_section() -> None:
+    """Each alert's runbook annotation names a README heading that exists, so the link is never dead."""
+    readme = (ROOT / "README.md").read_text()
+    groups = yaml.safe_load((ROOT / "prometheus/rules/alerts.yml").read_text())["groups"]
+    for rule in (rule for group in groups for rule in group["rules"]):
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        assert rule["annotations"]["runbook"] == f"README.md#{rule['alert'].lower()}", rule["alert"]
+        assert f"\n#### {rule['alert']}\n" in readme, f"README has no section for {rule['alert']}"

@@ -7,12 +7,18 @@ import pytest
 import trustme
 
 from tests.compose import Compose
+from tests.servers import free_port
 from tests.stack.stacks import running
 
 PROD = ("compose.yaml", "compose.prod.yaml")
 DOMAIN = "localhost"
 # Each secret's owner, as the overlay's header tells an operator to set them.
-SECRET_OWNERS = {"postgres_password": (999, 10001), "redis_password": (999, 10001), "admin_token": (10001, 10001)}
+SECRET_OWNERS = {
+    "postgres_password": (999, 10001),
+    "redis_password": (999, 10001),
+    "admin_token": (10001, 10001),
+    "grafana_admin_password": (472, 10001),
+}
 
 
 def letsencrypt_layout(folder: Path, ca: trustme.CA) -> Path:
@@ -52,6 +58,9 @@ def prod_env(tmp_path: Path) -> dict[str, str]:
         "EDGE_SUBNET": "10.213.202.0/24",
         "EDGE_IP_RANGE": "10.213.202.128/25",
         "NGINX_EDGE_IP": "10.213.202.2",
+        "PROMETHEUS_PORT": str(free_port()),
+        "ALERTMANAGER_PORT": str(free_port()),
+        "GRAFANA_PORT": str(free_port()),
     }
 
 
