@@ -47,18 +47,18 @@ def test_metrics_count_every_worker(live: LiveServer, clean: None) -> None:
 
 def test_in_progress_requests_add_up_across_workers(live: LiveServer, migrated: dict[str, str], clean: None) -> None:
     """http_requests_in_progress counts the slow requests in flight on both workers, and drops when they end."""
-    httpx.put(f"{live.url}/api/admin/faults", json={"latency_ms": 2000, "route": "/api/stats"}, headers=ADMIN)
+    httpx.put(f"{live.url}/api/admin/faults", json={"latency_ms": 5000, "route": "/api/stats"}, headers=ADMIN)
     try:
         eventually(lambda: httpx.get(f"{live.url}/api/admin/faults", headers=ADMIN).json()["latency_ms"], "switch on")
         # New connections, so the kernel spreads them over the two workers.
-        slow = [threading.Thread(target=lambda: httpx.get(f"{live.url}/api/stats/top", timeout=10)) for _ in range(6)]
+        slow = [threading.Thread(target=lambda: httpx.get(f"{live.url}/api/stats/top", timeout=15)) for _ in range(6)]
         for thread in slow:
             thread.start()
         # 6 in flight + the scrape itself; each worker's count lands within one flush interval.
         eventually(
             lambda: sample(httpx.get(f"{live.url}/metrics").text, "http_requests_in_progress") >= 7,
             "six slow requests counted",
-            timeout=1.5,
+            timeout=4,  # within the requests' 5 s, with room for a loaded machine
         )
         for thread in slow:
             thread.join()

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import trustme
 
+from tests.compose import local_images
 from tests.stack.stacks import Stack
 
 SECURITY_HEADERS = (
@@ -86,8 +87,9 @@ def test_request_id_round_trip(stack: Stack) -> None:
     assert replaced != "bad id!" and len(replaced) == 32
 
 
-def test_only_nginx_is_published(stack: Stack) -> None:
-    """Nothing but nginx has a host port; Postgres, Redis and the replicas are internal."""
+def test_only_nginx_and_the_uis_are_published(stack: Stack) -> None:
+    """nginx and the monitoring UIs have host ports, the UIs on loopback only; Postgres, Redis,
+    the replicas, the exporters and the socket proxy are internal."""
     lines = subprocess.run(
         [
             "docker",
@@ -101,8 +103,11 @@ def test_only_nginx_is_published(stack: Stack) -> None:
         text=True,
         check=True,
     ).stdout.splitlines()
-    published = {line.split(" ", 1)[0] for line in lines if "->" in line}
-    assert published == {"nginx"}, lines
+    published = {line.split(" ", 1)[0]: line for line in lines if "->" in line}
+    uis = {"prometheus", "alertmanager"} | (set() if local_images() else {"grafana"})
+    assert set(published) == {"nginx"} | uis, lines
+    for name in uis:
+        assert published[name].split(" ", 1)[1].startswith("127.0.0.1:"), published[name]
 
 
 def test_services_run_as_non_root(stack: Stack) -> None:
