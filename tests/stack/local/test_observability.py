@@ -47,6 +47,9 @@ def traffic(stack: Stack, prometheus: Prometheus) -> None:
             assert client.get("/api/stats/top").status_code == 200
             assert client.get("/no-such-code-here").status_code == 404
             time.sleep(6)  # the test overlay scrapes every 5 s
+        # A burst past the rate limit (10 r/s, burst 20): the 429s Alloy counts for NginxRateLimitedBurst.
+        statuses = {client.get(f"/api/links/{code}").status_code for _ in range(40)}
+        assert 429 in statuses
 
 
 def test_every_target_is_up(prometheus: Prometheus) -> None:
