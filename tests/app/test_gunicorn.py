@@ -9,7 +9,7 @@ import httpx
 import redis
 from websockets.sync.client import connect
 
-from app.services.faults import FAULTS_KEY
+from app.services.faults import FAULTS_KEY, POLL_INTERVAL_S
 from tests.app.conftest import ADMIN_TOKEN, make_settings, sql
 from tests.app.live import LiveServer
 from tests.polling import eventually
@@ -50,6 +50,7 @@ def test_in_progress_requests_add_up_across_workers(live: LiveServer, migrated: 
     httpx.put(f"{live.url}/api/admin/faults", json={"latency_ms": 5000, "route": "/api/stats"}, headers=ADMIN)
     try:
         eventually(lambda: httpx.get(f"{live.url}/api/admin/faults", headers=ADMIN).json()["latency_ms"], "switch on")
+        time.sleep(2 * POLL_INTERVAL_S)  # the API reads Redis; each worker's poller has seen it by now
         # New connections, so the kernel spreads them over the two workers.
         slow = [threading.Thread(target=lambda: httpx.get(f"{live.url}/api/stats/top", timeout=15)) for _ in range(6)]
         for thread in slow:
