@@ -40,6 +40,14 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def nginx_test(compose: Compose, network: str, certificate: Path) -> subprocess.CompletedProcess[str]:
     service = json.loads(compose.run("config", "--format", "json").stdout)["services"]["nginx"]
     env = service["environment"]
+    # The repository's files as the compose files mount them (templates, snippets, entrypoint
+    # script); the certificates are the test's own.
+    binds = [
+        arg
+        for volume in service["volumes"]
+        if volume["type"] == "bind" and Path(volume["source"]).is_relative_to(ROOT)
+        for arg in ("-v", f"{volume['source']}:{volume['target']}:ro")
+    ]
     env_args = [
         arg
         for key, value in env.items()
@@ -65,10 +73,7 @@ def nginx_test(compose: Compose, network: str, certificate: Path) -> subprocess.
             "NGINX_TLS_CERT=/certs/fullchain.pem",
             "-e",
             "NGINX_TLS_KEY=/certs/privkey.pem",
-            "-v",
-            f"{ROOT / 'nginx/templates'}:/etc/nginx/templates:ro",
-            "-v",
-            f"{ROOT / 'nginx/snippets'}:/etc/nginx/snippets:ro",
+            *binds,
             "-v",
             f"{certificate}:/certs:ro",
             service["image"],
@@ -83,11 +88,22 @@ def nginx_test(compose: Compose, network: str, certificate: Path) -> subprocess.
 
 @pytest.mark.parametrize(
     "compose",
-    [Compose("linkstack-config"), Compose("linkstack-config", PROD, env={"DOMAIN": "links.example.com"})],
-    ids=["local", "production"],
+    [
+        Compose("linkstack-config"),
+        Compose("linkstack-config", PROD, env={"DOMAIN": "links.example.com"}),
+        # The switches the load tests and benchmarks compare (loadtest/).
+        Compose("linkstack-config", env={"NGINX_BALANCE": "round_robin", "NGINX_UPSTREAM_KEEPALIVE": "0"}),
+    ],
+    ids=["local", "production", "round-robin-no-keepalive"],
 )
 def test_nginx_accepts_the_rendered_config(compose: Compose, network: str, certificate: Path) -> None:
     result = nginx_test(compose, network, certificate)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr and "test is successful" in result.stderr
     assert "[warn]" not in result.stderr, result.stderr
+
+
+def test_an_unknown_balancing_method_stops_nginx_with_the_reason(network: str, certificate: Path) -> None:
+    result = nginx_test(Compose("linkstack-config", env={"NGINX_BALANCE": "fastest"}), network, certificate)
+    assert result.returncode != 0
+    assert "NGINX_BALANCE must be least_conn or round_robin, not 'fastest'" in result.stderr
