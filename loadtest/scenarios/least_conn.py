@@ -1,7 +1,7 @@
 """least-conn: uneven request durations, with one replica made slow.
 
 Fast redirects with, one request in twenty, a heavy query (top links over 30 days); scripts/loadtest
-makes one replica slow (+1 s per request, the fault switch) and runs this twice: with nginx's
+makes one replica hang (+5 s per request, the fault switch) and runs this twice: with nginx's
 least_conn and with round robin. Each answer is counted under the replica that served it
 ("… via <replica>", from X-Replica), so Locust's table shows each replica's share and latency.
 """

@@ -3,7 +3,8 @@
 Listeners connect first; clickers follow links made for this run ("ws-…") a few times a second.
 Each event a listener receives is recorded as a "WS click delivered" sample whose time is the
 delay from the click (the event's "at", set by the replica that served it) to its arrival, so
-Locust's table shows the delivery latency. scripts/loadtest sets delivered against
+Locust's table shows the delivery latency. Clickers stop after --click-seconds, before the run
+ends, so every click has time to arrive; scripts/loadtest sets delivered against
 clicks × listeners: the loss.
 """
 
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import gevent
-from locust import between, constant, task
+from locust import between, constant, events, task
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -24,6 +25,16 @@ links = LinkPool()
 LISTENERS = 5
 PREFIX = "ws-"
 CLICKERS_START_AFTER_S = 3.0  # listeners are connected by then
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--click-seconds",
+        type=float,
+        default=20,
+        help="websocket scenario: clickers stop after this long, leaving the rest of the run for delivery",
+    )
 
 
 class Listener(StackUser):
@@ -74,8 +85,9 @@ class Clicker(StackUser):
         super().on_start()
         self.code = links.create(self, PREFIX)
         gevent.sleep(CLICKERS_START_AFTER_S)
+        self.stop_at = time.monotonic() + self.environment.parsed_options.click_seconds
 
     @task
-    def click(self) -> Any:
-        if self.code:
+    def click(self) -> None:
+        if self.code and time.monotonic() < self.stop_at:
             follow(self, self.code, "GET /{code} (click)")
