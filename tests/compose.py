@@ -40,14 +40,25 @@ class Compose:
     files: tuple[str, ...] = ("compose.yaml",)
     env: dict[str, str] = field(default_factory=dict)
 
-    def command(self, *args: str) -> list[str]:
+    def file_names(self) -> list[str]:
         # LINKSTACK_ENV_FILE: local-images.env when the suite runs on local image equivalents;
         # their overlay leaves out what has none (explicit -f files override its COMPOSE_FILE).
+        return [*self.files, LOCAL_IMAGES_OVERLAY] if os.environ.get("LINKSTACK_ENV_FILE") else list(self.files)
+
+    def command(self, *args: str) -> list[str]:
         env_file = os.environ.get("LINKSTACK_ENV_FILE")
         env_args = ["--env-file", env_file] if env_file else []
-        names = [*self.files, LOCAL_IMAGES_OVERLAY] if env_file else self.files
-        files = [arg for name in names for arg in ("-f", name)]
+        files = [arg for name in self.file_names() for arg in ("-f", name)]
         return [compose_binary(), "-p", self.project, *files, *env_args, *args]
+
+    def environment(self) -> dict[str, str]:
+        """What a tool that runs Compose itself (scripts/loadtest) needs to reach this project."""
+        return {
+            **self.env,
+            "DOCKER_COMPOSE": compose_binary(),
+            "COMPOSE_PROJECT_NAME": self.project,
+            "COMPOSE_FILE": ":".join(self.file_names()),
+        }
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

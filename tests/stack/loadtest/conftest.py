@@ -1,0 +1,48 @@
+"""A stack of its own for the load-test scenarios, with the production alert rules (no test
+overlay): p99-breach reports the times a user would see. Each scenario's verdict table is
+printed at the end of the session."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.compose import Compose
+from tests.stack.stacks import Stack, isolated_env, running
+from tests.stack.telemetry import Prometheus
+
+PROJECT = "linkstack-loadtest"
+VERDICTS: list[str] = []
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = isolated_env(202)
+    workdir = tmp_path_factory.mktemp("loadtest-stack")
+    compose = Compose(PROJECT, env=env)
+    with running(
+        compose,
+        workdir,
+        https=f"https://localhost:{env['HTTPS_PORT']}",
+        http=f"http://localhost:{env['HTTP_PORT']}",
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="package")
+def prometheus(stack: Stack) -> Prometheus:
+    return Prometheus(f"http://127.0.0.1:{stack.compose.env['PROMETHEUS_PORT']}")
+
+
+def record(reports: Path) -> dict:
+    """The run's verdict.json, its summary kept for the session's end."""
+    VERDICTS.append((reports / "summary.md").read_text())
+    return json.loads((reports / "verdict.json").read_text())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if VERDICTS:
+        terminalreporter.section("load-test verdicts")
+        for summary in VERDICTS:
+            terminalreporter.write_line(summary + "\n")
