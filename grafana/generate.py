@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from dashboards_src import alerts, dependencies, load_balancing, logs, overview
+from dashboards_src import alerts, dependencies, load_balancing, load_test, logs, overview
 from dashboards_src.common import render
 
 OUT = Path(__file__).resolve().parent / "dashboards"
-MODULES = (overview, load_balancing, dependencies, logs, alerts)
+MODULES = (overview, load_balancing, dependencies, logs, alerts, load_test)
 
 
 def generated() -> dict[str, str]:

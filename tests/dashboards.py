@@ -6,7 +6,7 @@ values a live Prometheus or Loki accepts, so that a test can run each against th
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import yaml
@@ -74,14 +74,24 @@ def substitute(expr: str, dashboard: dict, request_id: str) -> str:
     return VARIABLE.sub(value, expr)
 
 
-def queries(datasource_type: str, request_id: str = "") -> list[tuple[str, str, str]]:
+def queries(
+    datasource_type: str, request_id: str = "", *, uid: str | None = None, exclude_uids: Collection[str] = ()
+) -> list[tuple[str, str, str]]:
     """(dashboard title, panel title, expression) for every query of that datasource type.
 
     Variables become values the datasource accepts: interval variables 1m, multi-value
     variables their "All" value (`.*`, inside regex matchers), `$request_id` the value given.
+    `uid` keeps that one dashboard's queries, `exclude_uids` leaves those dashboards out; a uid
+    no dashboard has is an error, not an empty list a test would pass on.
     """
+    every = dashboards()
+    named = set(exclude_uids) | ({uid} if uid is not None else set())
+    if unknown := named - {dashboard["uid"] for dashboard in every}:
+        raise ValueError(f"no dashboard has uid {', '.join(sorted(unknown))}")
     found = []
-    for dashboard in dashboards():
+    for dashboard in every:
+        if dashboard["uid"] in exclude_uids or uid not in (None, dashboard["uid"]):
+            continue
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 if target_datasource(panel, target).get("type") == datasource_type and not target.get("hide"):

@@ -7,8 +7,9 @@ datasource is the default. Panels are laid out by the SDK left to right, 24 colu
 
 import json
 
-from grafana_foundation_sdk.builders import bargauge, logs, stat, table, timeseries
+from grafana_foundation_sdk.builders import bargauge, logs, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders.common import (
+    GraphThresholdsStyleConfig,
     ReduceDataOptions,
     StackingConfig,
     VizLegendOptions,
@@ -95,19 +96,40 @@ def thresholds(*steps: tuple[float, str], base: str = "green") -> ThresholdsConf
     )
 
 
-def states(zero: str, one: str) -> list[dashboard.ValueMap]:
-    """Value mappings for a 0/1 gauge: 0 in red, 1 in green."""
+def named_values(*names: tuple[str, str]) -> list[dashboard.ValueMap]:
+    """Value mappings for a gauge of small whole numbers: 0, 1, 2 ... shown as each (text, colour)."""
     return [
         dashboard.ValueMap(
             options={
-                "0": dashboard.ValueMappingResult(text=zero, color="red", index=0),
-                "1": dashboard.ValueMappingResult(text=one, color="green", index=1),
+                str(value): dashboard.ValueMappingResult(text=text, color=color, index=value)
+                for value, (text, color) in enumerate(names)
             }
         )
     ]
 
 
-def _frame[P: (timeseries.Panel, stat.Panel, bargauge.Panel, table.Panel, logs.Panel)](
+def states(zero: str, one: str) -> list[dashboard.ValueMap]:
+    """Value mappings for a 0/1 gauge: 0 in red, 1 in green."""
+    return named_values((zero, "red"), (one, "green"))
+
+
+def share(series: str) -> str:
+    """Each series of `series` as its share of their sum (one series per replica: each replica's share)."""
+    return f"{series} / on() group_left() sum({series})"
+
+
+def legend() -> VizLegendOptions:
+    """A list of the series below the graph, no calculations."""
+    return (
+        VizLegendOptions()
+        .show_legend(True)
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+        .calcs([])
+    )
+
+
+def _frame[P: (timeseries.Panel, stat.Panel, statetimeline.Panel, bargauge.Panel, table.Panel, logs.Panel)](
     panel: P, title: str, description: str, span: int, height: int, targets: tuple[Query, ...]
 ) -> P:
     """What every panel has, whatever its kind: title, description, size, and the targets
@@ -131,26 +153,26 @@ def timeseries_panel(
     height: int = 8,
     bars: bool = False,
     stacked: bool = False,
+    alert_line: float | None = None,
 ) -> timeseries.Panel:
+    """`alert_line`: a dashed red line at that value, an alert's threshold (in the panel's unit)."""
     panel = (
         timeseries.Panel()
         .unit(unit)
         .min(0)
         .line_width(1)
         .fill_opacity(10)
-        .legend(
-            VizLegendOptions()
-            .show_legend(True)
-            .display_mode(common.LegendDisplayMode.LIST)
-            .placement(common.LegendPlacement.BOTTOM)
-            .calcs([])
-        )
+        .legend(legend())
         .tooltip(VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
     )
     if bars:
         panel = panel.draw_style(common.GraphDrawStyle.BARS).fill_opacity(80)
     if stacked:
         panel = panel.stacking(StackingConfig().mode(common.StackingMode.NORMAL))
+    if alert_line is not None:
+        panel = panel.thresholds(thresholds((alert_line, "red"))).thresholds_style(
+            GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
+        )
     return _frame(panel, title, description, span, height, targets)
 
 
@@ -206,6 +228,31 @@ def status_panel(
         mappings=states(zero, one),
         steps=thresholds((1, "green"), base="red"),
     )
+
+
+def state_timeline_panel(
+    title: str,
+    description: str,
+    target: Query,
+    mappings: list[dashboard.ValueMap],
+    *,
+    span: int = 12,
+    height: int = 8,
+) -> statetimeline.Panel:
+    """A gauge of a few named states (`mappings`, in their colours) as coloured bands over time."""
+    panel = (
+        statetimeline.Panel()
+        .mappings(mappings)
+        .thresholds(thresholds())
+        .show_value(common.VisibilityMode.AUTO)
+        .merge_values(True)
+        .row_height(0.9)
+        .line_width(0)
+        .fill_opacity(70)
+        .legend(legend())
+        .tooltip(VizTooltipOptions().mode(common.TooltipDisplayMode.SINGLE).sort(common.SortOrder.NONE))
+    )
+    return _frame(panel, title, description, span, height, (target,))
 
 
 def bargauge_panel(

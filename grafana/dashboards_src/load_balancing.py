@@ -8,7 +8,16 @@ level across replicas while a slow replica gets a smaller share of the requests.
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable
 from grafana_foundation_sdk.models import dashboard
 
-from .common import PROMETHEUS, bargauge_panel, dashboard_base, prom, section, status_panel, timeseries_panel
+from .common import (
+    PROMETHEUS,
+    bargauge_panel,
+    dashboard_base,
+    prom,
+    section,
+    share,
+    status_panel,
+    timeseries_panel,
+)
 
 UID = "linkstack-load-balancing"
 
@@ -46,12 +55,7 @@ def build() -> Dashboard:
                 "and scrapes included: every replica gets the same of those). With one slow replica, least_conn "
                 "gives it less.",
                 "percentunit",
-                prom(
-                    f"instance:http_requests:rate1m{{{INSTANCE}}}"
-                    f" / on() group_left() sum(instance:http_requests:rate1m{{{INSTANCE}}})",
-                    "{{instance}}",
-                    instant=True,
-                ),
+                prom(share(f"instance:http_requests:rate1m{{{INSTANCE}}}"), "{{instance}}", instant=True),
                 max_value=1,
             )
         )

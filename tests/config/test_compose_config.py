@@ -142,3 +142,23 @@ def test_only_alloy_reaches_the_docker_socket_proxy() -> None:
     sharing = {name for name, service in services.items() if "docker-api" in (service.get("networks") or {})}
     assert sharing == ({"socket-proxy"} if local_images() else {"socket-proxy", "alloy"})
     assert config(Compose("linkstack-config"))["networks"]["docker-api"]["internal"] is True
+
+
+def test_load_generators_reach_nginx_only() -> None:
+    """The loadtest profile: Locust's master and workers, hardened, on the generators' network
+    (nginx's only neighbour there) and, for the master, where Prometheus scrapes it; the web UI on
+    loopback. Never on edge or backend: a generator cannot bypass nginx and its limits."""
+    services = json.loads(
+        Compose("linkstack-config").run("--profile", "loadtest", "config", "--format", "json").stdout
+    )["services"]
+    assert set(services["locust"]["networks"]) == {"loadgen", "observability"}
+    assert set(services["locust-worker"]["networks"]) == {"loadgen"}
+    on_loadgen = {name for name, service in services.items() if "loadgen" in service.get("networks", {})}
+    assert on_loadgen == {"nginx", "locust", "locust-worker"}
+    assert [(p["host_ip"], p["target"]) for p in services["locust"]["ports"]] == [("127.0.0.1", 8089)]
+    assert "ports" not in services["locust-worker"]
+    for name in ("locust", "locust-worker"):
+        service = services[name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert service["deploy"]["resources"]["limits"]["memory"], name
+        assert service["environment"]["LOADTEST_CA_FILE"] == "/certs/ca.crt", name

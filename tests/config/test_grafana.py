@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
+import pytest
+
 from tests.compose import Compose
 from tests.dashboards import (
     DASHBOARDS,
@@ -46,7 +48,7 @@ class TestGenerator:
         """`generate.py --check` passes: nobody edited the JSON by hand or forgot to regenerate."""
         result = run_generate(GRAFANA, "--check")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "generate --check: OK, 5 dashboards" in result.stdout
+        assert "generate --check: OK, 6 dashboards" in result.stdout
 
     def test_check_names_edited_and_stray_files_and_generate_repairs_them(self, tmp_path: Path) -> None:
         """--check exits 1 naming a hand-edited and a stray JSON file; a plain run puts both right."""
@@ -125,7 +127,7 @@ class TestDashboards:
         """Each dashboard's uid is unique, valid for Grafana (≤ 40 of [A-Za-z0-9_-]) and its file's name."""
         files = sorted(DASHBOARDS.glob("*.json"))
         uids = [json.loads(path.read_text())["uid"] for path in files]
-        assert len(uids) == len(set(uids)) == 5
+        assert len(uids) == len(set(uids)) == 6
         assert [f"{uid}.json" for uid in uids] == [path.name for path in files]
         for uid in uids:
             assert re.fullmatch(r"linkstack-[a-z-]+", uid) and len(uid) <= 40, uid
@@ -227,6 +229,20 @@ class TestQueries:
             '{service=~"nginx|app"} | request_id="0123456789abcdef"',
         ) in loki
         assert any('instance=~".*"' in expr and "[1m]" not in expr for _, _, expr in prometheus)
+
+    def test_queries_of_one_dashboard_or_all_but_some(self) -> None:
+        """uid= keeps one dashboard's queries, exclude_uids= leaves dashboards out; an unknown uid is an error."""
+        prometheus = queries("prometheus")
+        load_test = queries("prometheus", uid="linkstack-load-test")
+        rest = queries("prometheus", exclude_uids=("linkstack-load-test",))
+        assert load_test and {title for title, _, _ in load_test} == {"linkstack / Load test"}
+        assert sorted(load_test + rest) == sorted(prometheus)
+        assert any(expr.startswith("locust_response_time_seconds") for _, _, expr in load_test)
+        assert not any("locust_" in expr for _, _, expr in rest)
+        with pytest.raises(ValueError, match="linkstack-no-such"):
+            queries("prometheus", uid="linkstack-no-such")
+        with pytest.raises(ValueError, match="linkstack-no-such"):
+            queries("prometheus", exclude_uids=("linkstack-no-such",))
 
 
 class TestMounts:
