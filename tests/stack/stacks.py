@@ -77,3 +77,13 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
                 ["docker", *kind, "--filter", label], capture_output=True, text=True
             ).stdout.split()
             assert not leftover, f"{kind[0]}: left behind by {compose.project}: {leftover}"
+
+
+@contextmanager
+def local_stack(project: str, octet: int, workdir: Path, *overlays: str) -> Iterator[Stack]:
+    """compose.yaml (and `overlays`) up as `project`, on ports and subnets of its own (`isolated_env`)."""
+    env = isolated_env(octet)
+    compose = Compose(project, files=("compose.yaml", *overlays), env=env)
+    https, http = f"https://localhost:{env['HTTPS_PORT']}", f"http://localhost:{env['HTTP_PORT']}"
+    with running(compose, workdir, https=https, http=http) as stack:
+        yield stack

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose import Compose
-from tests.stack.stacks import Stack, isolated_env, running
+from tests.stack.stacks import Stack, local_stack
 from tests.stack.telemetry import Prometheus
 
 PROJECT = "linkstack-loadtest"
@@ -18,15 +17,7 @@ VERDICTS: list[str] = []
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = isolated_env(202)
-    workdir = tmp_path_factory.mktemp("loadtest-stack")
-    compose = Compose(PROJECT, env=env)
-    with running(
-        compose,
-        workdir,
-        https=f"https://localhost:{env['HTTPS_PORT']}",
-        http=f"http://localhost:{env['HTTP_PORT']}",
-    ) as stack:
+    with local_stack(PROJECT, 202, tmp_path_factory.mktemp("loadtest-stack")) as stack:
         yield stack
 
 

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.compose import Compose
 from tests.stack.fast_alerts import fast_alerts_overlay
-from tests.stack.stacks import Stack, isolated_env, running
+from tests.stack.stacks import Stack, local_stack
 from tests.stack.telemetry import Alertmanager, Prometheus
 
 PROJECT = "linkstack-test"
@@ -21,15 +20,8 @@ BURST = 20
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = isolated_env(201)
     workdir = tmp_path_factory.mktemp("stack")
-    compose = Compose(PROJECT, files=("compose.yaml", str(fast_alerts_overlay(workdir))), env=env)
-    with running(
-        compose,
-        workdir,
-        https=f"https://localhost:{env['HTTPS_PORT']}",
-        http=f"http://localhost:{env['HTTP_PORT']}",
-    ) as stack:
+    with local_stack(PROJECT, 201, workdir, str(fast_alerts_overlay(workdir))) as stack:
         yield stack
 
 
