@@ -112,6 +112,10 @@ class Settings(DatabaseSettings):
     # Redis is a cache and a bus here: a slow Redis must not stall the hot path.
     redis_timeout_s: float = Field(0.5, gt=0)
     cache_ttl_s: int = Field(3600, ge=1)
+    # Each worker's own copy of the links it redirects (app/services/link_cache.py): how long an
+    # entry lives at most, and how many a worker keeps (4096: at most 9 MB even with 2 KB URLs).
+    local_cache_ttl_s: float = Field(5.0, gt=0)
+    local_cache_size: int = Field(4096, ge=1)
     click_flush_interval_s: float = Field(0.5, gt=0)
     click_buffer_max: int = Field(100_000, ge=1)
 

@@ -92,7 +92,9 @@ def lifespan_for(settings: Settings, telemetry: RequestTelemetry) -> Callable[[F
         )
         click_stream = ClickStream(redis)
         faults = FaultSwitch(redis, settings.replica_name)
+        cache = LinkCache(redis, settings.cache_ttl_s, settings.local_cache_ttl_s, settings.local_cache_size)
         clicks.start()
+        cache.start()
         click_stream.start()
         if settings.faults_enabled:
             faults.start()
@@ -106,7 +108,7 @@ def lifespan_for(settings: Settings, telemetry: RequestTelemetry) -> Callable[[F
                 lifecycle=lifecycle,
                 pool=pool,
                 redis=redis,
-                cache=LinkCache(redis, settings.cache_ttl_s),
+                cache=cache,
                 clicks=clicks,
                 click_stream=click_stream,
                 faults=faults,
@@ -116,6 +118,7 @@ def lifespan_for(settings: Settings, telemetry: RequestTelemetry) -> Callable[[F
             lifecycle.shutting_down = True
             sampler.cancel()
             await faults.close()
+            await cache.close()
             await click_stream.close()
             await clicks.close()
             await redis.aclose()

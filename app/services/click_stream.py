@@ -38,10 +38,16 @@ class ClickStream(BackgroundLoop):
         finally:
             self._queues.discard(queue)
 
-    def _publish_locally(self, data: str) -> None:
+    def _publish_locally(self, batch: str) -> None:
+        """A message carries a flush's events, one JSON object a line; a socket gets one a message."""
+        if not self._queues:
+            return
+        events = batch.split("\n")
         for queue in self._queues:
-            if not queue.full():
-                queue.put_nowait(data)
+            for event in events:
+                if queue.full():
+                    break
+                queue.put_nowait(event)
 
     async def _run(self) -> None:
         while True:

@@ -3,15 +3,16 @@
 A redirect appends (link id, time) to this worker's buffer and returns at once. A background
 task flushes the buffer every `interval` seconds in one transaction; a failed flush keeps the
 batch and retries, so neither a Redis outage nor a Postgres hiccup loses an acknowledged click.
-Shutdown flushes whatever is left. Pub/sub events are best effort (a live view, not a record).
+Shutdown flushes whatever is left. Pub/sub events are best effort (a live view, not a record):
+one message per flush, one JSON event per line.
 """
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -92,11 +93,13 @@ class ClickRecorder(BackgroundLoop):
         return True
 
     async def _announce(self, batch: list[Click]) -> None:
+        """One message per batch, an event a line: every worker of every replica receives each
+        message, so a message per click would cost each of them a Redis read per click."""
+        replica = self._replica
+        events = b"\n".join(
+            orjson.dumps({"code": click.code, "replica": replica, "at": click.at.isoformat()}) for click in batch
+        )
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for click in batch:
-                    event = {"code": click.code, "replica": self._replica, "at": click.at.isoformat()}
-                    pipe.publish(CLICKS_CHANNEL, json.dumps(event))
-                await pipe.execute()
+            await self._redis.publish(CLICKS_CHANNEL, events)
         except RedisError as exc:
             log.warning("click_events_not_published", error=str(exc), count=len(batch))

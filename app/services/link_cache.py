@@ -1,12 +1,31 @@
-"""Cache-aside for the redirect hot path. Redis failing is a miss, never an error."""
+"""Cache-aside for the redirect hot path, in two levels. Redis failing is a miss, never an error.
+
+Each worker keeps the links it redirected in a dict of its own, at most `local_size` of them, each
+for at most `local_ttl_s`: a hit there costs no round trip to Redis. Redis, shared by every worker
+and replica, sits behind it. A delete removes the link from Redis and publishes its code on
+INVALIDATIONS_CHANNEL; every worker of every replica drops it from its dict as the message
+arrives (within milliseconds).
+
+Pub/sub delivers at most once, so a worker uses its dict only while its subscription is up: the
+dict starts empty once Redis has confirmed the subscription, and is emptied and bypassed from the
+moment the subscription fails until it is back. The TTL bounds what a subscription that died
+without an error (no message, no failure) could leave behind.
+"""
+
+import asyncio
+from time import monotonic
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.core.metrics import CACHE_REQUESTS
+from app.services.background import BackgroundLoop
 
 log = structlog.get_logger()
+
+INVALIDATIONS_CHANNEL = "link-invalidations"
+RESUBSCRIBE_DELAY_S = 1.0
 
 _HIT = CACHE_REQUESTS.labels("hit")
 _MISS = CACHE_REQUESTS.labels("miss")
@@ -17,13 +36,31 @@ def _key(code: str) -> str:
     return f"link:{code}"
 
 
-class LinkCache:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+class LinkCache(BackgroundLoop):
+    task_name = "link-invalidations"
+
+    def __init__(self, redis: Redis, ttl_s: int, local_ttl_s: float, local_size: int) -> None:
+        super().__init__()
         self._redis = redis
         self._ttl_s = ttl_s
+        self._local_ttl_s = local_ttl_s
+        self._local_size = local_size
+        # code -> (expiry on the monotonic clock, link id, URL); insertion order is age order.
+        self._local: dict[str, tuple[float, int, str]] = {}
+        self._subscribed = False
+        # Moves with every invalidation: a value read from Redis before one arrived is not kept.
+        self._generation = 0
 
     async def get(self, code: str) -> tuple[int, str] | None:
         """Returns (link id, target URL) or None."""
+        entry = self._local.get(code)
+        if entry is not None:
+            expires, link_id, url = entry
+            if expires > monotonic():
+                _HIT.inc()
+                return link_id, url
+            del self._local[code]
+        generation = self._generation
         try:
             value = await self._redis.get(_key(code))
         except RedisError as exc:
@@ -35,14 +72,58 @@ class LinkCache:
             return None
         _HIT.inc()
         link_id, _, url = value.partition(" ")
+        if self._subscribed and generation == self._generation:
+            self._keep(code, int(link_id), url)
         return int(link_id), url
 
+    def _keep(self, code: str, link_id: int, url: str) -> None:
+        if len(self._local) >= self._local_size:
+            del self._local[next(iter(self._local))]  # the oldest
+        self._local[code] = (monotonic() + self._local_ttl_s, link_id, url)
+
     async def put(self, code: str, link_id: int, url: str) -> None:
+        """Into Redis only: the next redirect of the code fills this worker's dict from there."""
         try:
             await self._redis.set(_key(code), f"{link_id} {url}", ex=self._ttl_s)
         except RedisError as exc:
             log.warning("cache_unavailable", error=str(exc))
 
     async def invalidate(self, code: str) -> None:
-        """Raises if Redis is down: a delete must not leave a stale redirect behind."""
-        await self._redis.delete(_key(code))
+        """Everywhere: Redis, this worker's dict and, via pub/sub, every other worker's.
+
+        Raises if Redis is down: a delete must not leave a stale redirect behind.
+        """
+        self._drop(code)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(_key(code))
+            pipe.publish(INVALIDATIONS_CHANNEL, code)
+            await pipe.execute()
+
+    def _drop(self, code: str) -> None:
+        self._generation += 1
+        self._local.pop(code, None)
+
+    def _stop_using_local(self) -> None:
+        self._subscribed = False
+        self._local.clear()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(INVALIDATIONS_CHANNEL)
+                    while True:
+                        # A blocking read: no timeout, since a quiet channel is normal.
+                        message = await pubsub.get_message(timeout=None)
+                        if message is None:
+                            continue
+                        if message["type"] == "message":
+                            self._drop(message["data"])
+                        elif message["type"] == "subscribe":
+                            # Only now are invalidations sure to reach this worker.
+                            self._subscribed = True
+            except (RedisError, OSError) as exc:
+                log.warning("cache_invalidations_lost", error=str(exc), retry_in_s=RESUBSCRIBE_DELAY_S)
+            finally:
+                self._stop_using_local()
+            await asyncio.sleep(RESUBSCRIBE_DELAY_S)

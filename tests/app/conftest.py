@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
+from devservers import PG_PASSWORD, REDIS_PASSWORD, PostgresServer, RedisServer
 from tests.app.live import LiveServer
-from tests.servers import PG_PASSWORD, REDIS_PASSWORD, PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token-0123456789"

@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 
 from app.core.request_telemetry import FLUSH_INTERVAL_S
-from tests.polling import eventually
-from tests.servers import free_port
+from devservers import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ import redis
 from websockets.sync.client import connect
 
 from app.services.faults import FAULTS_KEY, POLL_INTERVAL_S
+from devservers import eventually
 from tests.app.conftest import ADMIN_TOKEN, make_settings, sql
 from tests.app.live import LiveServer
-from tests.polling import eventually
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

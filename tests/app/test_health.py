@@ -6,10 +6,9 @@ import sys
 
 from fastapi.testclient import TestClient
 
+from devservers import PostgresServer, eventually
 from tests.app.conftest import ROOT
 from tests.app.live import LiveServer
-from tests.polling import eventually
-from tests.servers import PostgresServer
 
 
 def test_health_needs_no_dependency(client: TestClient) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devservers import PostgresServer
 from tests.app.conftest import ROOT, sql
-from tests.servers import PostgresServer
 
 
 def migrate(env: dict[str, str]) -> subprocess.Popen[str]:

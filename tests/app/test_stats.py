@@ -3,9 +3,9 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from devservers import eventually
 from tests.app.test_links import create
 from tests.app.test_redirect import clicks_of
-from tests.polling import eventually
 
 
 def test_top_links_ranks_by_clicks_in_the_window(client: TestClient) -> None:

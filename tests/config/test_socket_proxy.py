@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from devservers import eventually
 from tests.compose import ROOT
-from tests.polling import eventually
 
 UPSTREAM_IMAGE = "haproxy:3.2"
 CONFIG = ROOT / "loki/socket-proxy.cfg"

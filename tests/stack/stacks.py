@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from devservers import free_port
 from tests.compose import ROOT, Compose
-from tests.servers import free_port
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import trustme
 
+from devservers import free_port
 from tests.compose import Compose
-from tests.servers import free_port
 from tests.stack.stacks import running
 
 PROD = ("compose.yaml", "compose.prod.yaml")

@@ -1,6 +1,6 @@
 """A workshop's alert drill: faults switched in one replica reach every replica."""
 
-from tests.polling import eventually
+from devservers import eventually
 from tests.stack.stacks import Stack
 
 

@@ -5,7 +5,7 @@ import secrets
 
 from websockets.sync.client import connect
 
-from tests.polling import eventually
+from devservers import eventually
 from tests.stack.stacks import Stack
 
 

@@ -9,9 +9,9 @@ import json
 import re
 import uuid
 
+from devservers import eventually
 from tests.compose import ROOT
 from tests.dashboards import queries
-from tests.polling import eventually
 from tests.stack.stacks import Stack
 
 ALLOY = (ROOT / "loki" / "config.alloy").read_text()

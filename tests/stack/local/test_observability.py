@@ -14,9 +14,9 @@ import httpx
 import pytest
 import yaml
 
+from devservers import eventually
 from tests.compose import ROOT, local_images
 from tests.dashboards import queries
-from tests.polling import eventually
 from tests.stack.stacks import Stack
 from tests.stack.telemetry import Alertmanager, Prometheus
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from tests.polling import eventually
+from devservers import eventually
 from tests.stack.stacks import Stack
 
 

@@ -1,6 +1,9 @@
-"""Real Postgres and Redis servers for the tests, started from the machine's server packages.
+"""Throwaway Postgres and Redis servers from the machine's server packages, free ports, and
+waiting for something to happen: shared by the tests and scripts/bench-app.
 
-Each runs in a temporary directory on a free loopback port and is torn down afterwards.
+Each server runs in a temporary directory on a free loopback port and is torn down afterwards.
+Importable as `devservers`: the tests get scripts/ on sys.path from pytest's `pythonpath`, the
+scripts beside it have it as their own directory.
 """
 
 import os
@@ -9,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PG_PASSWORD = "test-postgres-password"
@@ -19,6 +23,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def eventually[T](check: Callable[[], T], what: str, timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Calls `check` until it returns a truthy value without raising; returns that value.
+
+    The error says what never came, and the last exception `check` raised.
+    """
+    deadline = time.monotonic() + timeout
+    last_error = "never true"
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:
+            last_error = repr(exc)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout}s waiting for: {what} (last error: {last_error})")
+        time.sleep(interval)
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
