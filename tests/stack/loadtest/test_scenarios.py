@@ -10,13 +10,11 @@ import httpx
 import pytest
 
 from devservers import eventually
-from tests.compose import ROOT, local_images
+from tests.compose import ROOT
 from tests.dashboards import queries
 from tests.stack.loadtest.conftest import record
 from tests.stack.stacks import Stack
-from tests.stack.telemetry import Prometheus
-
-LEFT_OUT_PREFIXES = ("loki_", "alloy_", "grafana_") if local_images() else ()
+from tests.stack.telemetry import LEFT_OUT_PREFIXES, SYNTHETIC, Prometheus
 
 
 def loadtest(stack: Stack, reports: Path, *args: str) -> subprocess.Popen[str]:
@@ -31,7 +29,7 @@ def loadtest(stack: Stack, reports: Path, *args: str) -> subprocess.Popen[str]:
 def empty_panels(prometheus: Prometheus) -> list[str]:
     """Load-test dashboard queries with no data, less those over series this stack cannot have:
     Alloy's (not in the local-images stack) and ALERTS (only while an alert is active)."""
-    left_out = (*LEFT_OUT_PREFIXES, "ALERTS")
+    left_out = LEFT_OUT_PREFIXES + SYNTHETIC
     return [
         f"{panel}: {expr}"
         for _, panel, expr in queries("prometheus", uid="linkstack-load-test")

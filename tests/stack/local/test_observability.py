@@ -18,13 +18,9 @@ from devservers import eventually
 from tests.compose import ROOT, local_images
 from tests.dashboards import queries
 from tests.stack.stacks import Stack
-from tests.stack.telemetry import Alertmanager, Prometheus
+from tests.stack.telemetry import LEFT_OUT_PREFIXES, SYNTHETIC, Alertmanager, Prometheus
 
 RULES = ROOT / "prometheus" / "rules"
-# Series that only the services local images leave out produce (compose.local-images.yaml).
-LEFT_OUT_PREFIXES = ("loki_", "alloy_", "grafana_") if local_images() else ()
-# Prometheus makes ALERTS only while an alert is pending or firing.
-SYNTHETIC = ("ALERTS",)
 # The load-test dashboard reads Locust's series, which exist only while Locust runs (the loadtest
 # profile): this stack runs no Locust. tests/stack/loadtest checks its queries while a scenario runs.
 LOAD_TEST_DASHBOARD = "linkstack-load-test"
