@@ -4,6 +4,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import admin, clicks_ws, health, links, redirect, stats
 from app.core.config import Settings
 from app.core.lifespan import lifespan_for
@@ -36,7 +37,7 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
         docs_url="/docs" if local else None,
         redoc_url=None,
         openapi_url="/openapi.json" if local else None,
-        exception_handlers={RequestValidationError: _validation_error},
+        exception_handlers={RequestValidationError: _validation_error, **EXCEPTION_HANDLERS},
     )
     for router in (health.router, links.router, stats.router, clicks_ws.router):
         app.include_router(router)

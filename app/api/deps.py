@@ -8,7 +8,6 @@ them: even as `async def`, resolving dependencies is a large part of its cost (R
 import secrets
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -21,10 +20,6 @@ async def _settings(request: Request) -> Settings:
     return request.state.settings
 
 
-async def _pool(request: Request) -> asyncpg.Pool:
-    return request.state.pool
-
-
 async def _cache(request: Request) -> LinkCache:
     return request.state.cache
 
@@ -34,7 +29,6 @@ async def _faults(request: Request) -> FaultSwitch:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 CacheDep = Annotated[LinkCache, Depends(_cache)]
 FaultsDep = Annotated[FaultSwitch, Depends(_faults)]
 

@@ -109,6 +109,9 @@ class Settings(DatabaseSettings):
     db_pool_min_size: int = Field(1, ge=0)
     db_pool_max_size: int = Field(5, ge=1, le=100)
     db_command_timeout_s: float = Field(10.0, gt=0)
+    # How long a request waits for a pooled connection (and for its reset on release) before it
+    # answers 503: a stalled Postgres must not queue requests without bound.
+    db_acquire_timeout_s: float = Field(2.0, gt=0)
     # Redis is a cache and a bus here: a slow Redis must not stall the hot path.
     redis_timeout_s: float = Field(0.5, gt=0)
     cache_ttl_s: int = Field(3600, ge=1)
@@ -118,11 +121,22 @@ class Settings(DatabaseSettings):
     local_cache_size: int = Field(4096, ge=1)
     click_flush_interval_s: float = Field(0.5, gt=0)
     click_buffer_max: int = Field(100_000, ge=1)
+    # The stop budget (README, Connections and timeouts): after SIGTERM, requests in flight get
+    # shutdown_drain_s (then Uvicorn cancels them), the final flush of clicks and access lines
+    # shutdown_flush_s; both must end before Gunicorn's graceful_timeout_s SIGKILLs the worker.
+    graceful_timeout_s: int = Field(20, ge=1)  # Gunicorn takes whole seconds
+    shutdown_drain_s: float = Field(10.0, gt=0)
+    shutdown_flush_s: float = Field(5.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        if self.shutdown_drain_s + self.shutdown_flush_s >= self.graceful_timeout_s:
+            raise ValueError(
+                f"SHUTDOWN_DRAIN_S ({self.shutdown_drain_s:g}) + SHUTDOWN_FLUSH_S ({self.shutdown_flush_s:g}) "
+                f"must be less than GRACEFUL_TIMEOUT_S ({self.graceful_timeout_s}): the rest of the stop needs time too"
+            )
         return self
 
     @property

@@ -11,6 +11,9 @@ from app.core.config import DatabaseSettings, Settings
 log = structlog.get_logger()
 
 RETRYABLE = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+# What a request meets when Postgres is down, restarting, stalled or out of connections: a timeout
+# (acquire, connect, statement), the connection refused or lost. "Not now", never "a bad request".
+UNAVAILABLE = (*RETRYABLE, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
 
 
 class DatabaseUnavailable(Exception):

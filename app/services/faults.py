@@ -6,6 +6,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.core.outages import REDIS
 from app.models import FaultConfig
 from app.services.background import BackgroundLoop
 
@@ -55,7 +56,10 @@ class FaultSwitch(BackgroundLoop):
         while True:
             try:
                 await self.refresh()
-            except (RedisError, ValueError) as exc:
+                REDIS.answered()
+            except RedisError as exc:
                 # Keep the last known switch: a Redis blip must not silently end a drill.
-                log.warning("fault_config_unavailable", error=str(exc))
+                REDIS.failed(exc)
+            except ValueError as exc:
+                log.warning("fault_config_invalid", error=str(exc))
             await asyncio.sleep(POLL_INTERVAL_S)

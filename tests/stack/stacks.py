@@ -80,9 +80,12 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
 
 
 @contextmanager
-def local_stack(project: str, octet: int, workdir: Path, *overlays: str) -> Iterator[Stack]:
-    """compose.yaml (and `overlays`) up as `project`, on ports and subnets of its own (`isolated_env`)."""
-    env = isolated_env(octet)
+def local_stack(
+    project: str, octet: int, workdir: Path, *overlays: str, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """compose.yaml (and `overlays`) up as `project`, on ports and subnets of its own (`isolated_env`),
+    with `env` on top."""
+    env = {**isolated_env(octet), **(env or {})}
     compose = Compose(project, files=("compose.yaml", *overlays), env=env)
     https, http = f"https://localhost:{env['HTTPS_PORT']}", f"http://localhost:{env['HTTP_PORT']}"
     with running(compose, workdir, https=https, http=http) as stack:

@@ -24,7 +24,12 @@ async def clicks(websocket: WebSocket) -> None:
                 if disconnected in done:
                     next_event.cancel()
                     return
-                await websocket.send_text(next_event.result())
+                try:
+                    await websocket.send_text(next_event.result())
+                except WebSocketDisconnect:
+                    # Closed while the event was on its way: by the client, or by the server
+                    # shutting down (Uvicorn closes every WebSocket with 1012, Service Restart).
+                    return
         finally:
             disconnected.cancel()
 

@@ -1,11 +1,13 @@
 """The hot path: a short code to its target, from the cache when it can."""
 
 import re
+from time import monotonic
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 
 from app import crud
+from app.api.db import connection
 from app.models import CODE_PATTERN
 
 router = APIRouter(tags=["redirect"])
@@ -23,12 +25,13 @@ async def follow(code: str, request: Request) -> RedirectResponse:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such link")
     hit = await state.cache.get(code)
     if hit is None:
-        async with state.pool.acquire() as conn:
+        read_started = monotonic()
+        async with connection(request) as conn:
             row = await crud.get_link(conn, code)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such link")
         hit = (row["id"], row["url"])
-        await state.cache.put(code, *hit)
+        await state.cache.put(code, *hit, read_started=read_started)
     link_id, url = hit
     state.clicks.record(link_id, code)
     return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)

@@ -3,10 +3,10 @@
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from app import crud
-from app.api.deps import PoolDep
+from app.api.db import connection
 from app.models import TopLink, TopLinks
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
@@ -29,11 +29,11 @@ def window_seconds(window: str) -> int:
 
 @router.get("/top")
 async def top(
-    pool: PoolDep,
+    request: Request,
     window: Annotated[str, Query(description="e.g. 90s, 15m, 1h, 7d (30d at most)")] = "1h",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> TopLinks:
     seconds = window_seconds(window)
-    async with pool.acquire() as conn:
+    async with connection(request) as conn:
         rows = await crud.top_links(conn, seconds, limit)
     return TopLinks(window_seconds=seconds, items=[TopLink(**dict(row)) for row in rows])

@@ -1,0 +1,49 @@
+"""A dependency's outage in the log: one line when it starts failing, one when it answers again.
+
+A line per failed request or retry would flood the log during an outage (a redirect fails over
+in a millisecond) and cost CPU just when the stack is degraded; the metrics and the access lines
+count every failure. Per worker: each worker notices an outage on its own.
+"""
+
+from time import monotonic
+
+import structlog
+
+log = structlog.get_logger()
+
+
+class Outage:
+    __slots__ = ("_dependency", "_failures", "_since")
+
+    def __init__(self, dependency: str) -> None:
+        self._dependency = dependency
+        self._since: float | None = None
+        self._failures = 0
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, exc: BaseException, **fields: object) -> None:
+        """Logs the first failure of an outage, with its traceback and the request's id."""
+        self._failures += 1
+        if self._since is None:
+            self._since = monotonic()
+            log.error("dependency_down", dependency=self._dependency, exc_info=exc, **fields)
+
+    def answered(self) -> None:
+        """The dependency served a call: ends the outage, if there was one. Cheap when there wasn't."""
+        if self._since is not None:
+            log.info(
+                "dependency_recovered",
+                dependency=self._dependency,
+                outage_s=round(monotonic() - self._since, 3),
+                failures=self._failures,
+            )
+            self._since = None
+            self._failures = 0
+
+
+# One per dependency and worker: whichever part of the app meets the outage first logs it.
+POSTGRES = Outage("postgres")
+REDIS = Outage("redis")
