@@ -11,7 +11,9 @@ GENERATED_LENGTH = 7
 # 62^7 codes: a collision is rare, several in a row means something else is wrong.
 GENERATE_ATTEMPTS = 5
 
-LINK_COLUMNS = "id, code, url, clicks, created_at"
+# Named, never "*": a release must keep working when a later migration adds a column
+# (the expand/contract rule, README "Rollouts"). last_clicked_at: migration 0002.
+LINK_COLUMNS = "id, code, url, clicks, created_at, last_clicked_at"
 
 
 class CodeTaken(Exception):
@@ -51,7 +53,11 @@ async def delete_link(conn: asyncpg.Connection, code: str) -> bool:
 
 
 async def record_clicks(conn: asyncpg.Connection, link_ids: list[int], times: list[datetime]) -> int:
-    """Writes a batch of clicks; clicks of links deleted meanwhile are skipped, not an error."""
+    """Writes a batch of clicks; clicks of links deleted meanwhile are skipped, not an error.
+
+    Each link's counter grows by its clicks in the batch and its last_clicked_at moves to the
+    latest of them (never backwards: greatest() ignores a NULL and keeps a later time).
+    """
     async with conn.transaction():
         inserted = await conn.fetch(
             """
@@ -59,18 +65,24 @@ async def record_clicks(conn: asyncpg.Connection, link_ids: list[int], times: li
             SELECT c.link_id, c.clicked_at
             FROM unnest($1::bigint[], $2::timestamptz[]) AS c(link_id, clicked_at)
             JOIN links l ON l.id = c.link_id
-            RETURNING link_id
+            RETURNING link_id, clicked_at
             """,
             link_ids,
             times,
         )
         await conn.execute(
             """
-            UPDATE links SET clicks = links.clicks + c.n
-            FROM (SELECT link_id, count(*) AS n FROM unnest($1::bigint[]) AS link_id GROUP BY link_id) c
+            UPDATE links
+            SET clicks = links.clicks + c.n, last_clicked_at = greatest(links.last_clicked_at, c.last_clicked_at)
+            FROM (
+                SELECT link_id, count(*) AS n, max(clicked_at) AS last_clicked_at
+                FROM unnest($1::bigint[], $2::timestamptz[]) AS c(link_id, clicked_at)
+                GROUP BY link_id
+            ) c
             WHERE links.id = c.link_id
             """,
             [row["link_id"] for row in inserted],
+            [row["clicked_at"] for row in inserted],
         )
     return len(inserted)
 

@@ -21,12 +21,15 @@ workers = settings.web_concurrency or available_cpus()
 # The heartbeat file on tmpfs: a disk-backed /tmp can stall workers into timeouts.
 worker_tmp_dir = "/dev/shm"
 timeout = 30
-# Below the Compose stop_grace_period (30 s) so Docker never SIGKILLs in-flight requests.
-graceful_timeout = 20
-# The backend's idle keep-alive timeout. nginx closes idle upstream connections after 60 s
-# (keepalive_timeout); the backend must wait longer (75 s) or it can close a connection just
-# as nginx reuses it, which nginx reports as a 502.
-keepalive = 75
+# How long a worker has after SIGTERM before Gunicorn SIGKILLs it: the worker's own budget
+# (SHUTDOWN_DRAIN_S + SHUTDOWN_FLUSH_S, checked by Settings) ends first. Below the Compose
+# stop_grace_period (30 s), so Docker never SIGKILLs the master while a worker stops.
+graceful_timeout = settings.graceful_timeout_s
+# The backend's idle keep-alive timeout (KEEPALIVE_S, 75 s). nginx closes idle upstream
+# connections after 60 s (NGINX_UPSTREAM_KEEPALIVE_TIMEOUT); the backend must wait longer or it
+# can close a connection just as nginx reuses it, which nginx reports as a 502 (the keep-alive
+# drill in tests/stack/drills/ shows both pairs).
+keepalive = settings.keepalive_s
 forwarded_allow_ips = settings.forwarded_allow_ips
 accesslog = None  # the app logs its own access line
 # Gunicorn 27's runtime control socket: not used here, and the root filesystem is read-only.
@@ -49,6 +52,9 @@ def post_worker_init(worker):
     # "auto" would quietly fall back to asyncio and h11; name them so a missing one fails.
     worker.config.loop = "uvloop"
     worker.config.http = "httptools"
+    # uvicorn-worker passes no drain timeout on, and without one Uvicorn waits for the slowest
+    # request however long it takes; past it, Uvicorn cancels what is left and shuts down.
+    worker.config.timeout_graceful_shutdown = settings.shutdown_drain_s
 
 
 def child_exit(server, worker):

@@ -50,6 +50,8 @@ class Link(BaseModel):
     short_url: str
     clicks: int
     created_at: datetime
+    # Migration 0002; None until the link's first click recorded since then.
+    last_clicked_at: datetime | None = None
 
 
 class LinkPage(BaseModel):
@@ -81,3 +83,15 @@ class FaultConfig(BaseModel):
     @property
     def active(self) -> bool:
         return self.latency_ms > 0 or self.error_rate > 0
+
+
+class MemoryFault(BaseModel):
+    """Memory for the worker that serves the request to take and keep, for out-of-memory drills."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    megabytes: int = Field(ge=1, le=4096)
+
+
+class MemoryHeld(BaseModel):
+    held_mb: int

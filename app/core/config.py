@@ -101,6 +101,9 @@ class Settings(DatabaseSettings):
 
     # Gunicorn: workers default to the container's CPU quota (app/core/cpu.py).
     web_concurrency: int | None = Field(None, ge=1, le=64)
+    # Gunicorn's keepalive: how long an idle connection from nginx is kept. Longer than nginx's
+    # upstream keepalive_timeout (60 s), so the proxy always closes first (app/gunicorn.conf.py).
+    keepalive_s: int = Field(75, ge=1)
     # Proxies whose X-Forwarded-For is believed (nginx's network); anyone else's is ignored.
     forwarded_allow_ips: str = "127.0.0.1,::1"
 

@@ -12,21 +12,33 @@ import structlog
 log = structlog.get_logger()
 
 
+# During an outage a dependency is asked again at most this often per worker (`available`): each
+# request would otherwise wait for its own failure (a connect, a DNS lookup in the thread pool that
+# Postgres' connects need too) to learn what the previous one learnt.
+RETRY_INTERVAL_S = 0.5
+
+
 class Outage:
-    __slots__ = ("_dependency", "_failures", "_since")
+    __slots__ = ("_dependency", "_failures", "_retry_at", "_since")
 
     def __init__(self, dependency: str) -> None:
         self._dependency = dependency
         self._since: float | None = None
         self._failures = 0
+        self._retry_at = 0.0
 
     @property
     def ongoing(self) -> bool:
         return self._since is not None
 
+    def available(self) -> bool:
+        """Worth a try: no outage, or none noticed in the last RETRY_INTERVAL_S."""
+        return self._since is None or monotonic() >= self._retry_at
+
     def failed(self, exc: BaseException, **fields: object) -> None:
         """Logs the first failure of an outage, with its traceback and the request's id."""
         self._failures += 1
+        self._retry_at = monotonic() + RETRY_INTERVAL_S
         if self._since is None:
             self._since = monotonic()
             log.error("dependency_down", dependency=self._dependency, exc_info=exc, **fields)

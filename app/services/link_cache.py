@@ -89,6 +89,9 @@ class LinkCache(BackgroundLoop):
                 _HIT.inc()
                 return link_id, url
             del self._local[code]
+        if not REDIS.available():  # skipped, as failed, while an outage is fresh
+            _ERROR.inc()
+            return None
         generation = self._generation
         try:
             value = await self._redis.get(_key(code))
@@ -117,7 +120,7 @@ class LinkCache(BackgroundLoop):
         `read_started`: when the caller began reading the link from Postgres (time.monotonic()).
         Never replaces what Redis holds, a tombstone least of all (module docstring).
         """
-        if monotonic() - read_started > MAX_READ_AGE_S:
+        if monotonic() - read_started > MAX_READ_AGE_S or not REDIS.available():
             return
         try:
             await self._redis.set(_key(code), f"{link_id} {url}", ex=self._ttl_s, nx=True)

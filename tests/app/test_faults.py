@@ -71,6 +71,21 @@ def test_bad_fault_config_is_422(client: TestClient, admin_headers: dict, body: 
     assert client.put("/api/admin/faults", json=body, headers=admin_headers).status_code == 422
 
 
+def test_memory_fault_takes_and_keeps_memory(client: TestClient, admin_headers: dict) -> None:
+    """The worker that serves it holds the megabytes, resident, until it dies; bounds are checked."""
+    with open("/proc/self/status") as status:
+        before = int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+    first = client.post("/api/admin/faults/memory", json={"megabytes": 8}, headers=admin_headers)
+    second = client.post("/api/admin/faults/memory", json={"megabytes": 8}, headers=admin_headers)
+    with open("/proc/self/status") as status:
+        after = int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+    assert second.json()["held_mb"] - first.json()["held_mb"] == 8
+    assert after - before >= 15 * 1024  # kB: written to, so resident
+    for body in ({"megabytes": 0}, {"megabytes": 4097}, {}):
+        assert client.post("/api/admin/faults/memory", json=body, headers=admin_headers).status_code == 422
+    assert client.post("/api/admin/faults/memory", json={"megabytes": 1}).status_code == 401
+
+
 def test_other_replicas_follow_the_switch(settings: Settings, client: TestClient, admin_headers: dict) -> None:
     """A second replica's switch picks the config up from Redis."""
     client.put("/api/admin/faults", json={"latency_ms": 5}, headers=admin_headers)
@@ -118,6 +133,12 @@ class TestCommandLine:
         result = self.run(live, "set", "--error-rate", "2")
         assert result.returncode == 1
         assert "422" in result.stderr and "error_rate" in result.stderr
+
+    def test_memory_of_a_worker_that_dies_is_reported_without_a_traceback(self, live: LiveServer) -> None:
+        """What the out-of-memory drill ends in: no answer. The command says so in a sentence."""
+        result = self.run(live, "memory", "--mb", "1", PORT="1")
+        assert result.returncode == 1
+        assert result.stderr.startswith("faults: the replica gave no answer") and "Traceback" not in result.stderr
 
     def test_refused_in_production(self, live: LiveServer) -> None:
         result = self.run(live, "show", ENVIRONMENT="production")

@@ -49,11 +49,12 @@ def test_second_redirect_comes_from_the_cache(client: TestClient, settings: Sett
 
 
 def test_clicks_are_counted(client: TestClient) -> None:
-    """Every redirect becomes one click in Postgres."""
-    create(client, code="counted")
+    """Every redirect becomes one click in Postgres, and the link says when the last one was."""
+    assert create(client, code="counted")["last_clicked_at"] is None
     for _ in range(5):
         client.get("/counted", follow_redirects=False)
     eventually(lambda: clicks_of(client, "counted") == 5, "5 clicks flushed to Postgres")
+    assert client.get("/api/links/counted").json()["last_clicked_at"] is not None
 
 
 def test_delete_invalidates_the_cache(client: TestClient, settings: Settings) -> None:

@@ -31,6 +31,7 @@ def to_link(row: dict, settings: Settings) -> Link:
         short_url=f"{base}/{row['code']}",
         clicks=row["clicks"],
         created_at=row["created_at"],
+        last_clicked_at=row["last_clicked_at"],
     )
 
 
