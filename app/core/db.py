@@ -13,7 +13,15 @@ log = structlog.get_logger()
 RETRYABLE = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 # What a request meets when Postgres is down, restarting, stalled or out of connections: a timeout
 # (acquire, connect, statement), the connection refused or lost. "Not now", never "a bad request".
-UNAVAILABLE = (*RETRYABLE, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+# InternalClientError: a query on a connection that Postgres' shutdown is tearing down ("cannot
+# switch to state …; another operation is in progress"), seen in the Postgres restart drill.
+UNAVAILABLE = (
+    *RETRYABLE,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
 
 
 class DatabaseUnavailable(Exception):
