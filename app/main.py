@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import admin, clicks_ws, health, links, redirect, stats
 from app.core.config import Settings
-from app.core.lifespan import lifespan_for
+from app.core.lifespan import Lifecycle, lifespan_for
 from app.core.logging import configure_logging
 from app.core.request_telemetry import RequestTelemetry
 from app.middleware.faults import FaultInjectionMiddleware
@@ -29,11 +29,12 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
     """`middleware=False` leaves out the request middleware: only the benchmark wants that."""
     configure_logging(settings.log_level, settings.replica_name)
     telemetry = RequestTelemetry(settings.replica_name)
+    lifecycle = Lifecycle()
     local = settings.environment != "production"
     app = FastAPI(
         title="linkstack",
         summary="A link shortener: the sample service of a production-parity stack.",
-        lifespan=lifespan_for(settings, telemetry),
+        lifespan=lifespan_for(settings, telemetry, lifecycle),
         docs_url="/docs" if local else None,
         redoc_url=None,
         openapi_url="/openapi.json" if local else None,
@@ -53,5 +54,6 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
             replica=settings.replica_name,
             replica_header=settings.replica_header,
             telemetry=telemetry,
+            lifecycle=lifecycle,
         )
     return app

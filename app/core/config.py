@@ -128,6 +128,9 @@ class Settings(DatabaseSettings):
     # shutdown_drain_s (then Uvicorn cancels them), the final flush of clicks and access lines
     # shutdown_flush_s; both must end before Gunicorn's graceful_timeout_s SIGKILLs the worker.
     graceful_timeout_s: int = Field(20, ge=1)  # Gunicorn takes whole seconds
+    # Before all that, on SIGTERM: serving on, with `Connection: close`, while nginx lets go of its
+    # idle connections to the replica (app/core/lifespan.py). 0: stop at once.
+    shutdown_linger_s: float = Field(1.0, ge=0)
     shutdown_drain_s: float = Field(10.0, gt=0)
     shutdown_flush_s: float = Field(5.0, gt=0)
 
@@ -135,10 +138,11 @@ class Settings(DatabaseSettings):
     def _check(self) -> "Settings":
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
-        if self.shutdown_drain_s + self.shutdown_flush_s >= self.graceful_timeout_s:
+        if self.shutdown_linger_s + self.shutdown_drain_s + self.shutdown_flush_s >= self.graceful_timeout_s:
             raise ValueError(
-                f"SHUTDOWN_DRAIN_S ({self.shutdown_drain_s:g}) + SHUTDOWN_FLUSH_S ({self.shutdown_flush_s:g}) "
-                f"must be less than GRACEFUL_TIMEOUT_S ({self.graceful_timeout_s}): the rest of the stop needs time too"
+                f"SHUTDOWN_LINGER_S ({self.shutdown_linger_s:g}) + SHUTDOWN_DRAIN_S ({self.shutdown_drain_s:g})"
+                f" + SHUTDOWN_FLUSH_S ({self.shutdown_flush_s:g}) must be less than GRACEFUL_TIMEOUT_S"
+                f" ({self.graceful_timeout_s}): the rest of the stop needs time too"
             )
         return self
 

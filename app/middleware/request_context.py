@@ -1,6 +1,9 @@
 """One pure ASGI middleware for what every request needs: an id, an access line, metrics.
 
-One layer instead of three keeps the per-request cost to a single `send` wrapper.
+One layer instead of three keeps the per-request cost to a single `send` wrapper. A WebSocket
+connection is a request too: its id is on the 101 response and on every line logged while it is
+open, and its access line, written when it ends, carries the handshake's status (101 if accepted)
+and the connection's lifetime.
 """
 
 import random
@@ -11,6 +14,7 @@ from time import perf_counter
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.lifespan import Lifecycle
 from app.core.logging import REQUEST_ID
 from app.core.request_telemetry import RequestTelemetry
 
@@ -20,6 +24,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 # Accepted from the client only if it looks like an id: bounded, no characters that
 # could forge log lines or headers (the access line writes it as it is).
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+CONNECTION_CLOSE = (b"connection", b"close")
 INTERNAL_ERROR_BODY = b'{"detail":"internal server error"}'
 INTERNAL_ERROR_START: Message = {
     "type": "http.response.start",
@@ -41,25 +46,54 @@ def _request_id(scope: Scope) -> bytes:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, replica: str, replica_header: bool, telemetry: RequestTelemetry) -> None:
+    def __init__(
+        self, app: ASGIApp, replica: str, replica_header: bool, telemetry: RequestTelemetry, lifecycle: Lifecycle
+    ) -> None:
         self.app = app
         self.telemetry = telemetry
+        self.lifecycle = lifecycle
         self.extra_headers = [(b"x-replica", replica.encode())] if replica_header else []
 
-    def _headers_on_accept(self, scope: Scope, send: Send) -> Send:
-        """WebSocket handshakes carry the request id and replica too (the 101 response)."""
-        headers = [(b"x-request-id", _request_id(scope)), *self.extra_headers]
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = perf_counter()
+        request_id = _request_id(scope)
+        status = 0  # until the handshake is answered
+        extra_headers = [(b"x-request-id", request_id), *self.extra_headers]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "websocket.accept":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
+        def send_with_context(message: Message) -> Awaitable[None]:
+            nonlocal status
+            kind = message["type"]
+            if kind == "websocket.accept":
+                status = 101
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
+            elif kind == "websocket.http.response.start":  # a denial response
+                status = message["status"]
+            elif kind == "websocket.close" and not status:  # refused: the server answers 403
+                status = 403
+            return send(message)
 
-        return send_with_headers
+        token = REQUEST_ID.set(request_id.decode())
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            REQUEST_ID.reset(token)
+            # The handshake is a GET; an error before it is answered makes the server answer 500.
+            self.telemetry.record_websocket(
+                (
+                    start,
+                    perf_counter(),
+                    request_id,
+                    "GET",
+                    scope.get("route"),
+                    scope["path"],
+                    scope.get("client"),
+                    status or 500,
+                )
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            await self.app(scope, receive, self._headers_on_accept(scope, send))
+            await self._websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -70,12 +104,16 @@ class RequestContextMiddleware:
         status = 0  # until the response starts
         extra_headers = [(b"x-request-id", request_id), *self.extra_headers]
 
+        lifecycle = self.lifecycle
+
         # A plain function that returns the server's awaitable: no coroutine of its own per message.
         def send_with_context(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
+                if lifecycle.shutting_down:  # lingering before a stop (app/core/lifespan.py)
+                    message["headers"].append(CONNECTION_CLOSE)
             return send(message)
 
         token = REQUEST_ID.set(request_id.decode())
@@ -91,6 +129,7 @@ class RequestContextMiddleware:
             await send_with_context(dict(INTERNAL_ERROR_START))
             await send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
         finally:
+            REQUEST_ID.reset(token)
             # Only what is at hand: the telemetry renders the line and the route label later.
             self.telemetry.record(
                 (
@@ -104,4 +143,3 @@ class RequestContextMiddleware:
                     status or 500,
                 )
             )
-            REQUEST_ID.reset(token)

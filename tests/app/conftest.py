@@ -12,6 +12,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+import app.core.request_telemetry as request_telemetry
 from app.core.config import Settings
 from app.main import create_app
 from devservers import PG_PASSWORD, REDIS_PASSWORD, PostgresServer, RedisServer
@@ -114,3 +115,16 @@ def live(migrated: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         yield server.start()
     finally:
         server.stop()
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Access lines as the telemetry writes them."""
+    batches: list[bytes] = []
+
+    def write_lines(data: bytearray, wait_s: float) -> int:
+        batches.append(bytes(data))
+        return len(data)
+
+    monkeypatch.setattr(request_telemetry, "write_lines", write_lines)
+    return batches

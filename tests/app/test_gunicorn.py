@@ -1,18 +1,23 @@
 """The app as the image runs it: Gunicorn, several workers, real signals."""
 
 import json
+import runpy
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
+import pytest
 import redis
+from uvicorn import Config, Server
 from websockets.sync.client import connect
 
+from app.core.config import get_settings
 from app.services.faults import FAULTS_KEY, POLL_INTERVAL_S
 from devservers import eventually
-from tests.app.conftest import ADMIN_TOKEN, make_settings, sql
-from tests.app.live import LiveServer
+from tests.app.conftest import ADMIN_TOKEN, make_settings
+from tests.app.live import ROOT, LiveServer
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -99,31 +104,6 @@ def test_click_stream_crosses_processes(migrated: dict[str, str], clean: None, t
         b.stop()
 
 
-def test_graceful_shutdown(migrated: dict[str, str], clean: None, tmp_path: Path) -> None:
-    """SIGTERM: the request in flight completes, pending clicks reach Postgres, exit code 0."""
-    server = LiveServer(migrated, tmp_path, workers=1, CLICK_FLUSH_INTERVAL_S="60").start()
-    try:
-        httpx.post(f"{server.url}/api/links", json={"url": "https://example.com", "code": "bye"}).raise_for_status()
-        for _ in range(7):
-            assert httpx.get(f"{server.url}/bye").status_code == 307
-        httpx.put(f"{server.url}/api/admin/faults", json={"latency_ms": 1500, "route": "/api/stats"}, headers=ADMIN)
-        eventually(lambda: httpx.get(f"{server.url}/api/admin/faults", headers=ADMIN).json()["latency_ms"], "switch on")
-        result: dict[str, int] = {}
-        slow = threading.Thread(
-            target=lambda: result.update(status=httpx.get(f"{server.url}/api/stats/top", timeout=10).status_code)
-        )
-        slow.start()
-        time.sleep(0.5)  # the request is now inside its 1.5 s of injected latency
-        exit_code = server.terminate()
-        slow.join()
-    finally:
-        server.stop()
-        redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)
-    assert result == {"status": 200}
-    assert exit_code == 0
-    assert sql(migrated, "SELECT clicks FROM links WHERE code = 'bye'") == 7
-
-
 def test_unreachable_postgres_exits_with_a_reason(migrated: dict[str, str], tmp_path: Path) -> None:
     """With Postgres unreachable, start-up retries for the bounded time then exits non-zero with one reason line."""
     env = {**migrated, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres", "DB_STARTUP_TIMEOUT_S": "1"}
@@ -134,3 +114,19 @@ def test_unreachable_postgres_exits_with_a_reason(migrated: dict[str, str], tmp_
     failures = [entry for entry in entries if entry["event"] == "startup_failed"]
     assert len(failures) == 1
     assert "127.0.0.1:1 unreachable after 1s" in failures[0]["reason"]
+
+
+def test_the_stop_budget_comes_from_the_settings(migrated: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gunicorn's graceful_timeout is GRACEFUL_TIMEOUT_S, and each worker's Uvicorn stops waiting for
+    requests in flight after SHUTDOWN_DRAIN_S (uvicorn-worker passes no drain timeout on itself)."""
+    for name, value in {**migrated, "GRACEFUL_TIMEOUT_S": "17", "SHUTDOWN_DRAIN_S": "7.5"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        conf = runpy.run_path(str(ROOT / "app" / "gunicorn.conf.py"))
+    finally:
+        get_settings.cache_clear()
+    assert conf["graceful_timeout"] == 17
+    worker = SimpleNamespace(config=Config(app=None))
+    conf["post_worker_init"](worker)
+    assert Server(worker.config).config.timeout_graceful_shutdown == 7.5

@@ -1,5 +1,6 @@
 """Request ids, the replica header, the access line and unhandled errors."""
 
+import asyncio
 import json
 import select
 import sys
@@ -7,12 +8,20 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from fastapi import APIRouter
+import structlog
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
+import app.core.request_telemetry as request_telemetry
 from app.core.config import Settings
-from app.core.request_telemetry import FLUSH_INTERVAL_S, write_lines
+from app.core.lifespan import Lifecycle
+from app.core.logging import REQUEST_ID
+from app.core.request_telemetry import FLUSH_INTERVAL_S, RequestTelemetry, write_lines
 from app.main import create_app
+from app.middleware.request_context import RequestContextMiddleware
+
+log = structlog.get_logger()
 
 
 def log_lines(text: str) -> list[dict]:
@@ -120,7 +129,95 @@ class TestBatchedWrites:
                 pass
 
         monkeypatch.setattr(sys, "stdout", type("Out", (), {"buffer": Raw()})())
-        write_lines(b"".join(lines))
+        assert write_lines(b"".join(lines), wait_s=0) == len(b"".join(lines))
         assert b"".join(pieces) == b"".join(lines)
         for piece in pieces:
             assert len(piece) <= select.PIPE_BUF or piece.count(b"\n") <= 1
+
+
+def test_request_id_is_reset_even_if_a_flush_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flush a burst triggers never runs inside the request's clean-up: whatever it does, the
+    request's id leaves the context and the request ends normally."""
+    monkeypatch.setattr(request_telemetry, "MAX_PENDING", 1)
+    telemetry = RequestTelemetry("test-replica")
+    flushes: list[str | None] = []
+
+    def failing_flush(wait_s: float = 0) -> None:
+        flushes.append(REQUEST_ID.get())
+        raise RuntimeError("flush failed")
+
+    monkeypatch.setattr(telemetry, "flush", failing_flush)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def request() -> None:
+        scope = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"x-request-id", b"req-burst")]}
+        await RequestContextMiddleware(app, "test-replica", False, telemetry, Lifecycle())(scope, None, send)  # type: ignore[arg-type]
+        assert REQUEST_ID.get() is None
+        await asyncio.sleep(0)  # the flush runs now, outside the request
+        assert flushes == [None]
+
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: None)  # the failed flush, reported by the loop
+    try:
+        loop.run_until_complete(request())
+    finally:
+        loop.close()
+
+
+def test_a_websocket_is_a_request(settings: Settings, clean: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each WebSocket gets a request id, on its 101 and on every line logged while it is open, and
+    one access line when it ends (status 101, or the refusal's, and the connection's lifetime). The
+    request metrics count it, but its lifetime stays out of the latency histogram, and it is never
+    a request in progress."""
+    app = create_app(settings)
+    extra = APIRouter()
+
+    @extra.websocket("/ws/test-logs")
+    async def logs(websocket: WebSocket) -> None:
+        await websocket.accept()
+        log.info("websocket_test_event")
+        await websocket.close()
+
+    @extra.websocket("/ws/test-refused")
+    async def refused(websocket: WebSocket) -> None:
+        await websocket.close(code=1008)
+
+    app.router.routes[:0] = extra.routes
+    with TestClient(app) as client:
+        capsys.readouterr()
+        with client.websocket_connect("/ws/clicks", headers={"X-Request-ID": "ws-2"}):
+            time.sleep(0.05)
+        with (
+            client.websocket_connect("/ws/test-logs", headers={"X-Request-ID": "ws-3"}) as ws,
+            pytest.raises(WebSocketDisconnect),
+        ):
+            ws.receive_text()
+        with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws/test-refused"):
+            pass
+        time.sleep(FLUSH_INTERVAL_S * 3)  # access lines are written in batches
+        metrics = client.get("/metrics").text
+    lines = log_lines(capsys.readouterr().out)
+    access = {line["path"]: line for line in lines if line["event"] == "request" and line["path"].startswith("/ws/")}
+    clicks = access["/ws/clicks"]
+    assert (clicks["route"], clicks["method"], clicks["status"], clicks["request_id"]) == (
+        "/ws/clicks",
+        "GET",
+        101,
+        "ws-2",
+    )
+    assert clicks["duration_ms"] >= 50  # the connection's lifetime
+    assert access["/ws/test-refused"]["status"] == 403
+    [event] = [line for line in lines if line["event"] == "websocket_test_event"]
+    assert event["request_id"] == access["/ws/test-logs"]["request_id"] == "ws-3"
+    assert 'http_requests_total{method="GET",route="/ws/test-refused",status="403"} 1.0' in metrics
+    assert 'http_request_duration_seconds_count{method="GET",route="/ws/test-refused",status="403"} 1.0' in metrics
+    assert 'http_requests_total{method="GET",route="/ws/test-logs",status="101"} 1.0' in metrics
+    durations = [line for line in metrics.splitlines() if line.startswith("http_request_duration")]
+    assert not [line for line in durations if "/ws/test-logs" in line]
+    assert "http_requests_in_progress 1.0" in metrics  # the scrape alone

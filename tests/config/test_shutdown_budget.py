@@ -1,8 +1,8 @@
 """The stop budget adds up (README "Shutdown budget"), with the values the stack really runs with.
 
-After SIGTERM a replica gives its requests in flight SHUTDOWN_DRAIN_S, then flushes clicks and
-access lines within SHUTDOWN_FLUSH_S; both end before Gunicorn's graceful_timeout SIGKILLs the
-worker, which ends before Compose's stop_grace_period SIGKILLs the container. nginx waits for an
+After SIGTERM a replica serves on for SHUTDOWN_LINGER_S (with `Connection: close`), gives its
+requests in flight SHUTDOWN_DRAIN_S, then flushes clicks and access lines within SHUTDOWN_FLUSH_S;
+all three end before Gunicorn's graceful_timeout SIGKILLs the worker, which ends before Compose's stop_grace_period SIGKILLs the container. nginx waits for an
 answer no longer than the drain lets a request run. And idle connections: nginx gives up on them
 before the replicas do (the keep-alive race, tests/stack/drills/).
 """
@@ -51,9 +51,9 @@ def app_settings(services: dict) -> Settings:
     return Settings.model_construct(**{**{n: f.default for n, f in Settings.model_fields.items()}, **given})
 
 
-def test_drain_and_flush_end_before_gunicorn_kills_the_worker(app_settings: Settings) -> None:
-    drain, flush = float(app_settings.shutdown_drain_s), float(app_settings.shutdown_flush_s)
-    assert drain + flush < int(app_settings.graceful_timeout_s)
+def test_linger_drain_and_flush_end_before_gunicorn_kills_the_worker(app_settings: Settings) -> None:
+    linger, drain = float(app_settings.shutdown_linger_s), float(app_settings.shutdown_drain_s)
+    assert linger + drain + float(app_settings.shutdown_flush_s) < int(app_settings.graceful_timeout_s)
 
 
 def test_gunicorn_takes_its_timeouts_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
