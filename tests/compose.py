@@ -60,6 +60,17 @@ class Compose:
             "COMPOSE_FILE": ":".join(self.file_names()),
         }
 
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """The command in the background (its output discarded): the caller waits for it."""
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             self.command(*args),

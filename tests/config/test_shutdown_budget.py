@@ -2,9 +2,10 @@
 
 After SIGTERM a replica serves on for SHUTDOWN_LINGER_S (with `Connection: close`), gives its
 requests in flight SHUTDOWN_DRAIN_S, then flushes clicks and access lines within SHUTDOWN_FLUSH_S;
-all three end before Gunicorn's graceful_timeout SIGKILLs the worker, which ends before Compose's stop_grace_period SIGKILLs the container. nginx waits for an
-answer no longer than the drain lets a request run. And idle connections: nginx gives up on them
-before the replicas do (the keep-alive race, tests/stack/drills/).
+all three end before Gunicorn's graceful_timeout SIGKILLs the worker, which ends before Compose's
+stop_grace_period SIGKILLs the container. nginx waits for an answer no longer than the drain lets
+a request run. And idle connections: nginx gives up on them before the replicas do (the keep-alive
+race, tests/stack/drills/).
 """
 
 import json
