@@ -50,6 +50,9 @@ CLICKS_PENDING = Gauge("clicks_pending_flush", "Clicks acknowledged, not yet in 
 CLICKS_FLUSHED = Counter("clicks_flushed_total", "Clicks written to Postgres.")
 CLICK_FLUSH_FAILURES = Counter("click_flush_failures_total", "Failed click flushes (the batch is kept and retried).")
 CLICKS_DROPPED = Counter("clicks_dropped_total", "Clicks dropped because the pending buffer was full.")
+ACCESS_LINES_DROPPED = Counter(
+    "access_lines_dropped_total", "Access lines dropped because stdout took none for longer than the buffer holds."
+)
 FAULTS_INJECTED = Counter("faults_injected_total", "Requests given an injected fault.", ["kind"])
 
 

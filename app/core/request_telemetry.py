@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 import structlog
 
-from app.core.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS, UNMATCHED_ROUTE
+from app.core.metrics import ACCESS_LINES_DROPPED, HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS, UNMATCHED_ROUTE
 
 log = structlog.get_logger()
 
@@ -209,7 +209,9 @@ class RequestTelemetry:
         lines = self._unwritten
         # Whole lines, from the front, until what is left fits.
         cut = lines.find(b"\n", len(lines) - MAX_UNWRITTEN_BYTES - 1) + 1
-        self._dropped += lines.count(b"\n", 0, cut)
+        dropped = lines.count(b"\n", 0, cut)
+        self._dropped += dropped
+        ACCESS_LINES_DROPPED.inc(dropped)
         del lines[:cut]
 
 

@@ -8,14 +8,12 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.core.outages import REDIS
 from app.services.background import BackgroundLoop
 from app.services.clicks import CLICKS_CHANNEL
-
-log = structlog.get_logger()
 
 QUEUE_SIZE = 1000
 RECONNECT_DELAY_S = 1.0
@@ -60,5 +58,5 @@ class ClickStream(BackgroundLoop):
                         if message is not None:
                             self._publish_locally(message["data"])
             except (RedisError, OSError) as exc:
-                log.warning("click_stream_disconnected", error=str(exc), retry_in_s=RECONNECT_DELAY_S)
+                REDIS.failed(exc, lost="the live click stream, until it reconnects")
                 await asyncio.sleep(RECONNECT_DELAY_S)

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from app import crud
 from app.core.metrics import CLICK_FLUSH_FAILURES, CLICKS_DROPPED, CLICKS_FLUSHED, CLICKS_PENDING
+from app.core.outages import POSTGRES, REDIS
 from app.services.background import BackgroundLoop
 
 log = structlog.get_logger()
@@ -122,7 +123,7 @@ class ClickRecorder(BackgroundLoop):
         except FLUSH_ERRORS as exc:
             self._pending[:0] = batch
             CLICK_FLUSH_FAILURES.inc()
-            log.warning("click_flush_failed", error=str(exc), pending=len(self._pending))
+            POSTGRES.failed(exc, pending=len(self._pending))  # logged once per outage; the metric counts each
             return False
         except BaseException:
             # Cancelled (shutdown's budget ran out) or a bug: the batch is still ours, kept and counted.
@@ -130,6 +131,7 @@ class ClickRecorder(BackgroundLoop):
             raise
         finally:
             self._in_flight = 0
+        POSTGRES.answered()
         CLICKS_PENDING.dec(len(batch))
         CLICKS_FLUSHED.inc(written)
         self._dropping = False
@@ -146,4 +148,6 @@ class ClickRecorder(BackgroundLoop):
         try:
             await self._redis.publish(CLICKS_CHANNEL, events)
         except RedisError as exc:
-            log.warning("click_events_not_published", error=str(exc), count=len(batch))
+            REDIS.failed(exc, lost="click events for the live stream")
+        else:
+            REDIS.answered()

@@ -108,9 +108,9 @@ def test_stopped_postgres_is_503_at_once_and_cached_redirects_go_on(
         ("GET", "/api/stats/top", None),
         ("GET", "/other", None),
     ]
-    postgres.stop()
+    capsys.readouterr()
+    postgres.stop()  # the click flusher may be the first to notice, and log it
     try:
-        capsys.readouterr()
         for i, (method, path, body) in enumerate(requests):
             started = monotonic()
             response = client.request(method, path, json=body, headers={"X-Request-ID": f"pg-down-{i}"})
@@ -120,14 +120,17 @@ def test_stopped_postgres_is_503_at_once_and_cached_redirects_go_on(
         lines = log_lines(capsys.readouterr().out)
     finally:
         postgres.start()
-    # Once per outage, not per request: the first request's id and the traceback.
+    # Once per outage, not per request: with the traceback (and the request's id, if a request
+    # met it first rather than the click flusher).
     logged = [line for line in lines if line["event"] == "dependency_down"]
-    assert [(line["dependency"], line["request_id"]) for line in logged] == [("postgres", "pg-down-0")]
+    assert [line["dependency"] for line in logged] == ["postgres"]
+    assert logged[0].get("request_id", "pg-down-0") == "pg-down-0"
     assert logged[0]["level"] == "error" and "Traceback" in logged[0]["exception"]
     assert not [line for line in lines if line["event"] == "unhandled_error"]
     eventually(lambda: client.get("/api/links/other").status_code == 200, "answers again once Postgres is back")
     recovered = [line for line in log_lines(capsys.readouterr().out) if line["event"] == "dependency_recovered"]
-    assert [(line["dependency"], line["failures"]) for line in recovered] == [("postgres", len(requests))]
+    assert [line["dependency"] for line in recovered] == ["postgres"]
+    assert recovered[0]["failures"] >= len(requests)  # the requests', and the click flusher's if it tried
 
 
 def test_redis_down_no_route_is_500(

@@ -18,7 +18,7 @@ import structlog
 from starlette.routing import Route
 
 import app.core.request_telemetry as request_telemetry
-from app.core.metrics import HTTP_DURATION, HTTP_REQUESTS
+from app.core.metrics import ACCESS_LINES_DROPPED, HTTP_DURATION, HTTP_REQUESTS
 from app.core.request_telemetry import MAX_PENDING, RequestTelemetry
 
 ROUTE = Route("/telemetry-test/{item}", lambda: None)
@@ -165,9 +165,11 @@ def test_a_flush_waits_for_the_pipe_to_drain(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_unwritten_lines_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past MAX_UNWRITTEN_BYTES the oldest lines go; how many is logged once stdout takes lines again."""
+    """Past MAX_UNWRITTEN_BYTES the oldest lines go, counted in access_lines_dropped_total; how many
+    is logged once stdout takes lines again."""
     monkeypatch.setattr(request_telemetry, "MAX_UNWRITTEN_BYTES", 2000)
     telemetry = RequestTelemetry("replica-t")
+    dropped_before = ACCESS_LINES_DROPPED._value.get()
     with stdout_pipe(monkeypatch) as read_fd:
         for batch in range(4):
             telemetry._finished = [finished(0.001, path=f"/telemetry-test/{batch}-{i}") for i in range(10)]
@@ -184,3 +186,4 @@ def test_unwritten_lines_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert logs == [
         {"event": "access_lines_dropped", "count": 40 - kept, "max_unwritten_bytes": 2000, "log_level": "warning"}
     ]
+    assert ACCESS_LINES_DROPPED._value.get() - dropped_before == 40 - kept
