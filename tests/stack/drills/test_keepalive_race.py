@@ -22,9 +22,15 @@ from tests.stack.stacks import Stack
 BURST = 24  # concurrent POSTs: as many kept-alive connections between nginx and the replicas
 # Pauses around a timeout, in seconds. A burst's connections all went idle together, so it hits
 # the window (a few milliseconds wide) with many requests or with none; where the window lies
-# depends on how long a burst takes to come and go (measured: 4 to 30 ms before the nominal
-# timeout on the 2-core machine). So the pauses step by a millisecond across that range.
-SCAN = [i / 1000 for i in range(-40, 11)]
+# depends on how long a burst takes to come and go (measured: 4 to 39 ms before the nominal
+# timeout on the 2-core machine). So the pauses step by a millisecond across a wider range,
+# nearest to the middle of what was measured first.
+WINDOW_MS = range(-80, 11)
+SCAN_MS = sorted(WINDOW_MS, key=lambda ms: abs(ms + 20))
+
+
+def pauses(timeout_s: int, offsets_ms: range | list[int]) -> list[float]:
+    return [timeout_s + ms / 1000 for ms in offsets_ms]
 
 
 def bursts(stack: Stack, gaps: list[float], until: int | None = None) -> Counter[int | str]:
@@ -71,9 +77,9 @@ def test_keepalive_race(tuned: Stack) -> None:
     """Shipped pair, scaled (proxy 2 s < backend 3 s): bursts around both timeouts, zero 502s.
     Mistuned (proxy 10 s > backend 2 s): bursts just past the backend's timeout produce 502s."""
     stack = with_timeouts(tuned, proxy_s=2, backend_s=3)
-    right = bursts(stack, [2 + o for o in SCAN[::2]] + [3 + o for o in SCAN[::5]])
+    right = bursts(stack, pauses(2, WINDOW_MS[::4]) + pauses(3, WINDOW_MS[::10]))
     stack = with_timeouts(tuned, proxy_s=10, backend_s=2)
-    wrong = bursts(stack, [2 + o for o in SCAN], until=502)
+    wrong = bursts(stack, pauses(2, SCAN_MS), until=502)
     FIGURES.extend(
         [
             f"keep-alive race, proxy 2 s < backend 3 s: {sum(right.values())} POSTs, {dict(right)}",
