@@ -16,15 +16,20 @@ log = structlog.get_logger()
 # request would otherwise wait for its own failure (a connect, a DNS lookup in the thread pool that
 # Postgres' connects need too) to learn what the previous one learnt.
 RETRY_INTERVAL_S = 0.5
+# An outage ends when the dependency answers this long after its last failure: parts of the app
+# whose connections broke meet the restart a moment later than others, and a restarting Redis
+# answers LOADING for a while. Without it one outage would be logged as several.
+SETTLE_S = 2.0
 
 
 class Outage:
-    __slots__ = ("_dependency", "_failures", "_retry_at", "_since")
+    __slots__ = ("_dependency", "_failures", "_last_failure", "_retry_at", "_since")
 
     def __init__(self, dependency: str) -> None:
         self._dependency = dependency
         self._since: float | None = None
         self._failures = 0
+        self._last_failure = 0.0
         self._retry_at = 0.0
 
     @property
@@ -38,14 +43,16 @@ class Outage:
     def failed(self, exc: BaseException, **fields: object) -> None:
         """Logs the first failure of an outage, with its traceback and the request's id."""
         self._failures += 1
-        self._retry_at = monotonic() + RETRY_INTERVAL_S
+        self._last_failure = monotonic()
+        self._retry_at = self._last_failure + RETRY_INTERVAL_S
         if self._since is None:
             self._since = monotonic()
             log.error("dependency_down", dependency=self._dependency, exc_info=exc, **fields)
 
     def answered(self) -> None:
-        """The dependency served a call: ends the outage, if there was one. Cheap when there wasn't."""
-        if self._since is not None:
+        """The dependency served a call: ends the outage, if there was one and it has settled.
+        Cheap when there wasn't."""
+        if self._since is not None and monotonic() - self._last_failure >= SETTLE_S:
             log.info(
                 "dependency_recovered",
                 dependency=self._dependency,

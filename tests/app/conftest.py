@@ -13,6 +13,7 @@ import redis
 from fastapi.testclient import TestClient
 
 import app.core.request_telemetry as request_telemetry
+from app.core import outages
 from app.core.config import Settings
 from app.main import create_app
 from devservers import PG_PASSWORD, REDIS_PASSWORD, PostgresServer, RedisServer
@@ -128,3 +129,10 @@ def written(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(request_telemetry, "write_lines", write_lines)
     return batches
+
+
+@pytest.fixture(autouse=True)
+def no_outage_carried_over() -> None:
+    """Each test starts with Postgres and Redis in good standing: the outage trackers are per process."""
+    for outage in (outages.POSTGRES, outages.REDIS):
+        outage.__init__(outage._dependency)

@@ -4,7 +4,7 @@ every RETRY_INTERVAL_S meanwhile."""
 import pytest
 
 from app.core import outages
-from app.core.outages import RETRY_INTERVAL_S, Outage
+from app.core.outages import RETRY_INTERVAL_S, SETTLE_S, Outage
 
 
 class Log:
@@ -50,5 +50,26 @@ def test_a_failed_dependency_is_skipped_for_a_moment(monkeypatch: pytest.MonkeyP
     assert postgres.available()  # one caller tries again…
     postgres.failed(OSError("still down"))
     assert not postgres.available()  # …and the others wait for the next interval
+    now[0] += SETTLE_S
     postgres.answered()
     assert postgres.available()
+
+
+def test_failures_soon_after_an_answer_are_the_same_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part of the app that meets the restart late (a broken pub/sub connection, Redis still
+    loading) does not start a second outage: it ends SETTLE_S after the last failure."""
+    now, log = [100.0], Log()
+    monkeypatch.setattr(outages, "monotonic", lambda: now[0])
+    monkeypatch.setattr(outages, "log", log)
+    redis = Outage("redis")
+    redis.failed(ConnectionError("refused"))
+    now[0] += 1.0
+    redis.answered()  # too soon to call it over…
+    now[0] += 0.2
+    redis.failed(ConnectionError("loading"))  # …rightly
+    now[0] += SETTLE_S
+    redis.answered()
+    assert [(entry["event"], entry.get("failures")) for entry in log.entries] == [
+        ("dependency_down", None),
+        ("dependency_recovered", 2),
+    ]

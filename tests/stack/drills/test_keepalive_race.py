@@ -20,7 +20,7 @@ from tests.stack.drills.conftest import FIGURES, restore
 from tests.stack.stacks import Stack
 
 BURST = 24  # concurrent POSTs: as many kept-alive connections between nginx and the replicas
-# Pauses around a timeout, in seconds. A burst's connections all went idle together, so it hits
+# Pauses around a timeout, in milliseconds. A burst's connections all went idle together, so it hits
 # the window (a few milliseconds wide) with many requests or with none; where the window lies
 # depends on how long a burst takes to come and go (measured: 4 to 39 ms before the nominal
 # timeout on the 2-core machine). So the pauses step by a millisecond across a wider range,
