@@ -1,9 +1,13 @@
 """Builds the ASGI application from settings (`app.asgi:app` is what servers run)."""
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from app.api import openapi
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import admin, clicks_ws, health, links, redirect, stats
 from app.core.config import Settings
@@ -25,6 +29,23 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse({"detail": detail, "errors": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+# What a 405 can offer instead; the method of each is tried against the routes (below).
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def _method_not_allowed(request: Request, exc: HTTPException) -> Response:
+    """405 with an Allow header naming every method the path supports. Starlette names only those
+    of the first route whose path matched; GET and DELETE of /api/links/{code} are two routes."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
 def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
     """`middleware=False` leaves out the request middleware: only the benchmark wants that."""
     configure_logging(settings.log_level, settings.replica_name)
@@ -38,7 +59,11 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
         docs_url="/docs" if local else None,
         redoc_url=None,
         openapi_url="/openapi.json" if local else None,
-        exception_handlers={RequestValidationError: _validation_error, **EXCEPTION_HANDLERS},
+        exception_handlers={
+            RequestValidationError: _validation_error,
+            status.HTTP_405_METHOD_NOT_ALLOWED: _method_not_allowed,
+            **EXCEPTION_HANDLERS,
+        },
     )
     for router in (health.router, links.router, stats.router, clicks_ws.router):
         app.include_router(router)
@@ -46,6 +71,7 @@ def create_app(settings: Settings, *, middleware: bool = True) -> FastAPI:
         app.include_router(admin.router)
     # Last: `/{code}` would otherwise shadow the fixed paths.
     app.include_router(redirect.router)
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     if middleware:
         if settings.faults_enabled:
             app.add_middleware(FaultInjectionMiddleware)

@@ -30,6 +30,7 @@ from app.services.click_stream import ClickStream
 from app.services.clicks import ClickRecorder
 from app.services.faults import FaultSwitch
 from app.services.link_cache import LinkCache
+from app.services.readiness import Readiness
 
 log = structlog.get_logger()
 
@@ -56,6 +57,7 @@ class State(TypedDict):
     click_stream: ClickStream
     faults: FaultSwitch
     telemetry: RequestTelemetry
+    readiness: Readiness
 
 
 def _flag_on_termination(lifecycle: Lifecycle, linger_s: float) -> None:
@@ -139,7 +141,8 @@ def lifespan_for(settings: Settings, telemetry: RequestTelemetry, lifecycle: Lif
         clicks = ClickRecorder(
             pool,
             redis,
-            settings.replica_name,
+            # Click events name the replica only where responses do (X-Replica): not in production.
+            settings.replica_name if settings.replica_header else None,
             settings.click_flush_interval_s,
             settings.click_buffer_max,
             settings.db_acquire_timeout_s,
@@ -167,6 +170,7 @@ def lifespan_for(settings: Settings, telemetry: RequestTelemetry, lifecycle: Lif
                 click_stream=click_stream,
                 faults=faults,
                 telemetry=telemetry,
+                readiness=Readiness(pool, redis),
             )
         finally:
             lifecycle.shutting_down = True

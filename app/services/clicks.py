@@ -48,7 +48,7 @@ class ClickRecorder(BackgroundLoop):
         self,
         pool: asyncpg.Pool,
         redis: Redis,
-        replica: str,
+        replica: str | None,
         interval_s: float,
         max_pending: int,
         acquire_timeout_s: float,
@@ -140,11 +140,10 @@ class ClickRecorder(BackgroundLoop):
 
     async def _announce(self, batch: list[Click]) -> None:
         """One message per batch, an event a line: every worker of every replica receives each
-        message, so a message per click would cost each of them a Redis read per click."""
-        replica = self._replica
-        events = b"\n".join(
-            orjson.dumps({"code": click.code, "replica": replica, "at": click.at.isoformat()}) for click in batch
-        )
+        message, so a message per click would cost each of them a Redis read per click. An event
+        names the replica that served the click only when it was given one (not in production)."""
+        named = {"replica": self._replica} if self._replica is not None else {}
+        events = b"\n".join(orjson.dumps({"code": click.code, **named, "at": click.at.isoformat()}) for click in batch)
         try:
             await self._redis.publish(CLICKS_CHANNEL, events)
         except RedisError as exc:

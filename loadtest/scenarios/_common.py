@@ -73,13 +73,19 @@ class LinkPool:
 
     def create(self, user: StackUser, prefix: str) -> str | None:
         """POST /api/links; the new code, or None when the stack refused (counted as a failure)."""
+        created = self.create_owned(user, prefix)
+        return created[0] if created else None
+
+    @staticmethod
+    def create_owned(user: StackUser, prefix: str) -> tuple[str, str] | None:
+        """POST /api/links; the new code and its management token (what deleting it takes)."""
         code = f"{prefix}{secrets.token_hex(5)}"
         body = {"url": f"https://example.com/{code}", "code": code}
         with user.send("POST", "/api/links", "POST /api/links", json=body, catch_response=True) as response:
             if response.status_code != 201:
                 response.failure(f"create: {response.status_code}")
                 return None
-        return code
+            return code, response.json()["management_token"]
 
     def add(self, code: str | None) -> None:
         if code is not None:

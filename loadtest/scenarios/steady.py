@@ -18,7 +18,7 @@ class SteadyClient(StackUser):
     def on_start(self) -> None:
         super().on_start()
         links.add(links.create(self, "st-"))
-        self.mine: list[str] = []
+        self.mine: list[tuple[str, str]] = []  # code, management token
 
     @task(70)
     def redirect(self) -> None:
@@ -40,11 +40,12 @@ class SteadyClient(StackUser):
 
     @task(6)
     def create(self) -> None:
-        if code := links.create(self, "sm-"):
-            self.mine.append(code)
+        if created := links.create_owned(self, "sm-"):
+            self.mine.append(created)
 
     @task(4)
     def delete(self) -> None:
         if self.mine:
-            code = self.mine.pop()
-            self.send("DELETE", f"/api/links/{code}", "DELETE /api/links/{code}")
+            code, token = self.mine.pop()
+            headers = {"Authorization": f"Bearer {token}"}
+            self.send("DELETE", f"/api/links/{code}", "DELETE /api/links/{code}", headers=headers)

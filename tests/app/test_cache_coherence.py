@@ -18,7 +18,7 @@ from app.core.config import Settings
 from app.services import link_cache
 from devservers import RedisServer, eventually
 from tests.app.conftest import sql
-from tests.app.test_links import create
+from tests.app.test_links import bearer, create, delete
 
 
 class Hold:
@@ -55,11 +55,11 @@ def cached(settings: Settings, code: str) -> str | None:
 def delete_during_redirect(client: TestClient, hold: Hold, code: str, settings: Settings, outlive: bool) -> None:
     """A redirect of `code` reads it from Postgres; the link is deleted; then the redirect puts what
     it read into the cache (after the delete's tombstone expired, if `outlive`)."""
-    create(client, code=code)
+    link = create(client, code=code)
     with ThreadPoolExecutor(1) as executor:
         redirect = executor.submit(client.get, f"/{code}", follow_redirects=False)
         assert hold.read.wait(10)
-        assert client.delete(f"/api/links/{code}").status_code == 204
+        assert delete(client, link) == 204
         if outlive:
             eventually(lambda: cached(settings, code) is None, "the tombstone expired")
         hold.release.set()
@@ -95,11 +95,11 @@ def test_delete_with_redis_down_is_503_and_keeps_the_row(
 ) -> None:
     """With Redis down a delete could not invalidate the cache: it deletes nothing and says so;
     the client's retry once Redis is back deletes it, and the redirect ends."""
-    create(client, code="kept")
+    link = create(client, code="kept")
     assert client.get("/kept", follow_redirects=False).status_code == 307
     redis_server.stop()
     try:
-        response = client.delete("/api/links/kept")
+        response = client.delete("/api/links/kept", headers=bearer(link["management_token"]))
         assert response.status_code == 503
         assert response.json() == {"detail": CACHE_DOWN_NOT_DELETED}
         assert response.headers["retry-after"] == str(RETRY_AFTER_S)
@@ -107,7 +107,7 @@ def test_delete_with_redis_down_is_503_and_keeps_the_row(
     finally:
         redis_server.start()
     eventually(lambda: client.get("/ready").status_code == 200, "ready again once Redis is back")
-    assert client.delete("/api/links/kept").status_code == 204
+    assert delete(client, link) == 204
     assert client.get("/kept", follow_redirects=False).status_code == 404
 
 
@@ -115,16 +115,16 @@ def test_redis_lost_during_a_delete_still_deletes(
     client: TestClient, migrated: dict[str, str], redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis gone between the delete's two invalidations: the row is gone as asked, so 204."""
-    create(client, code="midway")
-    delete = crud.delete_link
+    link = create(client, code="midway")
+    delete_row = crud.delete_link
 
-    async def delete_link(conn: asyncpg.Connection, code: str) -> bool:
+    async def delete_link(conn: asyncpg.Connection, link_id: int) -> bool:
         redis_server.stop()
-        return await delete(conn, code)
+        return await delete_row(conn, link_id)
 
     monkeypatch.setattr(crud, "delete_link", delete_link)
     try:
-        assert client.delete("/api/links/midway").status_code == 204
+        assert delete(client, link) == 204
     finally:
         if redis_server.process is None:
             redis_server.start()

@@ -23,6 +23,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import CLICK_FLUSH_FAILURES, CLICKS_DROPPED, CLICKS_PENDING
 from app.core.redis import open_redis
 from app.core.request_telemetry import RequestTelemetry
+from app.core.tokens import digest
 from app.services.clicks import ClickRecorder
 from app.services.faults import FaultSwitch
 from tests.app.conftest import make_settings
@@ -85,7 +86,7 @@ async def recorder(settings: Settings, interval_s: float = 60, max_pending: int 
 async def new_link(settings: Settings, code: str) -> int:
     conn = await asyncpg.connect(settings.database_dsn)
     try:
-        return (await crud.create_link(conn, "https://example.com", code))["id"]
+        return (await crud.create_link(conn, "https://example.com", code, digest(code)))["id"]
     finally:
         await conn.close()
 

@@ -92,7 +92,7 @@ def test_stalled_postgres_is_503_within_the_timeouts(one_connection: TestClient,
 
 
 def test_stopped_postgres_is_503_at_once_and_cached_redirects_go_on(
-    client: TestClient, postgres: PostgresServer, capsys: pytest.CaptureFixture[str]
+    client: TestClient, postgres: PostgresServer, capsys: pytest.CaptureFixture[str], admin_headers: dict
 ) -> None:
     """Every route that needs Postgres answers 503 at once (well within DB_ACQUIRE_TIMEOUT_S) and
     the outage is logged once, with the first request's id, and its end once; a cached link still
@@ -104,7 +104,7 @@ def test_stopped_postgres_is_503_at_once_and_cached_redirects_go_on(
         ("POST", "/api/links", {"url": "https://example.com"}),
         ("GET", "/api/links", None),
         ("GET", "/api/links/other", None),
-        ("DELETE", "/api/links/other", None),
+        ("DELETE", "/api/links/other", None),  # with the admin token: a token alone needs no Postgres
         ("GET", "/api/stats/top", None),
         ("GET", "/other", None),
     ]
@@ -113,7 +113,8 @@ def test_stopped_postgres_is_503_at_once_and_cached_redirects_go_on(
     try:
         for i, (method, path, body) in enumerate(requests):
             started = monotonic()
-            response = client.request(method, path, json=body, headers={"X-Request-ID": f"pg-down-{i}"})
+            headers = {"X-Request-ID": f"pg-down-{i}", **admin_headers}
+            response = client.request(method, path, json=body, headers=headers)
             assert monotonic() - started < 1.0, path
             assert_unavailable(response, DATABASE_NOT_ANSWERING)
         assert client.get("/cached", follow_redirects=False).status_code == 307
@@ -157,7 +158,7 @@ def test_redis_down_no_route_is_500(
         down = [line for line in log_lines(capsys.readouterr().out) if line["event"] == "dependency_down"]
         assert [line["dependency"] for line in down] == ["redis"]
         assert client.get("/api/stats/top").status_code == 200
-        assert client.delete("/api/links/here").status_code == 503  # details: test_cache_coherence.py
+        assert client.delete("/api/links/here", headers=admin_headers).status_code == 503  # test_cache_coherence.py
         for method in ("GET", "PUT", "DELETE"):
             body = {"latency_ms": 1} if method == "PUT" else None
             assert_unavailable(

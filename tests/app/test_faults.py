@@ -107,7 +107,7 @@ def test_production_has_no_fault_injection(migrated: dict[str, str], clean: None
     try:
         with TestClient(create_app(make_settings(migrated, environment="production"))) as prod:
             assert prod.put("/api/admin/faults", json={}, headers=admin_headers).status_code == 404
-            assert prod.get("/api/links").status_code == 200
+            assert prod.get("/api/links", headers=admin_headers).status_code == 200
             assert "x-replica" not in prod.get("/health").headers
     finally:
         redis.Redis.from_url(make_settings(migrated).redis_dsn).delete(FAULTS_KEY)

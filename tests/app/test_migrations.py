@@ -19,7 +19,7 @@ from app.models import Link
 from devservers import PostgresServer
 from tests.app.conftest import ROOT, make_settings, sql
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def migrate(env: dict[str, str]) -> subprocess.Popen[str]:
@@ -47,7 +47,7 @@ def test_concurrent_runs_then_a_rerun(fresh_db: dict[str, str]) -> None:
     jobs = [migrate(fresh_db) for _ in range(3)]
     outputs = [job.communicate(timeout=60)[0] for job in jobs]
     assert [job.returncode for job in jobs] == [0, 0, 0], outputs
-    for step in ("Running upgrade  -> 0001", "Running upgrade 0001 -> 0002"):
+    for step in ("Running upgrade  -> 0001", "Running upgrade 0001 -> 0002", "Running upgrade 0002 -> 0003"):
         assert sum(step in output for output in outputs) == 1, (step, outputs)
     rerun = migrate(fresh_db)
     rerun.communicate(timeout=60)
@@ -94,12 +94,19 @@ def links_columns(env: dict[str, str]) -> list[str]:
 
 
 def test_upgrade_downgrade_round_trip(fresh_db: dict[str, str]) -> None:
-    """head -> 0001 -> head -> nothing -> head: every downgrade undoes its upgrade, data of the
-    older shape survives a step back, and the new release cannot run on the old schema (which
-    is why a rollout migrates before it starts a new replica)."""
+    """head -> 0002 -> 0001 -> head -> nothing -> head: every downgrade undoes its upgrade, data
+    of the older shape survives a step back, and the new release cannot run on the old schema
+    (which is why a rollout migrates before it starts a new replica)."""
     alembic(fresh_db, "upgrade", "head")
     assert sql(fresh_db, "SELECT version_num FROM alembic_version") == HEAD
+    assert links_columns(fresh_db) == ["id", "code", "url", "clicks", "created_at", "last_clicked_at", "token_hash"]
+    sql(fresh_db, "INSERT INTO links (code, url, token_hash) VALUES ('owned', 'https://example.com', '\\x00')")
+
+    alembic(fresh_db, "downgrade", "0002")
     assert links_columns(fresh_db) == ["id", "code", "url", "clicks", "created_at", "last_clicked_at"]
+    assert sql(fresh_db, "SELECT url FROM links WHERE code = 'owned'") == "https://example.com"
+    with pytest.raises(asyncpg.UndefinedColumnError):
+        on_db(fresh_db, lambda conn: crud.link_owner(conn, "owned"))
     sql(fresh_db, "INSERT INTO links (code, url, last_clicked_at) VALUES ('kept', 'https://example.com', now())")
 
     alembic(fresh_db, "downgrade", "0001")
@@ -110,8 +117,9 @@ def test_upgrade_downgrade_round_trip(fresh_db: dict[str, str]) -> None:
         on_db(fresh_db, lambda conn: crud.get_link(conn, "kept"))
 
     alembic(fresh_db, "upgrade", "head")
-    assert links_columns(fresh_db)[-1] == "last_clicked_at"
+    assert links_columns(fresh_db)[-2:] == ["last_clicked_at", "token_hash"]
     assert sql(fresh_db, "SELECT last_clicked_at IS NULL FROM links WHERE code = 'kept'") is True
+    assert sql(fresh_db, "SELECT token_hash IS NULL FROM links WHERE code = 'owned'") is True
 
     alembic(fresh_db, "downgrade", "base")
     assert sql(fresh_db, "SELECT count(*) FROM alembic_version") == 0
@@ -189,7 +197,7 @@ def test_previous_release_runs_on_the_expanded_schema(fresh_db: dict[str, str]) 
         # Both releases at once, as during a rollout: a link the new release made, clicked by
         # the old one, then by the new one with an earlier time (a late batch): counts add up
         # and the time never goes backwards.
-        new = await crud.create_link(conn, "https://example.com/new", "newrel")
+        new = await crud.create_link(conn, "https://example.com/new", "newrel", b"\x01" * 32)
         assert new["last_clicked_at"] is None
         await previous_release_clicks(conn, [new["id"]], [now])
         await crud.record_clicks(conn, [new["id"], new["id"]], [now + timedelta(seconds=5), now])
@@ -204,5 +212,35 @@ def test_previous_release_runs_on_the_expanded_schema(fresh_db: dict[str, str]) 
         assert [(r["code"], r["clicks"]) for r in top] == [("newrel", 4), ("oldrel", 3)]
         assert await conn.fetchval(PREVIOUS_RELEASE["delete"], "oldrel") == old["id"]
         assert await conn.fetchval(PREVIOUS_RELEASE["delete"], "newrel") == new["id"]
+
+    on_db(fresh_db, both_releases)
+
+
+# The release before management tokens (app/crud.py as of migration 0002), word for word.
+RELEASE_0002 = {
+    "create": "INSERT INTO links (code, url) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING "
+    "RETURNING id, code, url, clicks, created_at, last_clicked_at",
+    "get": "SELECT id, code, url, clicks, created_at, last_clicked_at FROM links WHERE code = $1",
+    "delete": "DELETE FROM links WHERE code = $1 RETURNING id",
+}
+
+
+def test_release_0002_runs_beside_management_tokens(fresh_db: dict[str, str]) -> None:
+    """Expand: after 0003 the release before it creates, reads and deletes as it did, never sees
+    token_hash; its links have none, so only the admin token can delete them (README, API)."""
+    alembic(fresh_db, "upgrade", "head")
+
+    async def both_releases(conn: asyncpg.Connection) -> None:
+        old = await conn.fetchrow(RELEASE_0002["create"], "oldrel", "https://example.com/old")
+        assert "token_hash" not in dict(old)
+        assert "token_hash" not in dict(await conn.fetchrow(RELEASE_0002["get"], "oldrel"))
+        owner = await crud.link_owner(conn, "oldrel")
+        assert owner is not None and owner["token_hash"] is None
+
+        new = await crud.create_link(conn, "https://example.com/new", "newrel", b"\x01" * 32)
+        assert "token_hash" not in dict(new)
+        assert (await conn.fetchrow(RELEASE_0002["get"], "newrel"))["url"] == "https://example.com/new"
+        assert await conn.fetchval(RELEASE_0002["delete"], "newrel") == new["id"]
+        assert await crud.delete_link(conn, old["id"])
 
     on_db(fresh_db, both_releases)

@@ -17,7 +17,7 @@ from app.services.link_cache import LinkCache
 from devservers import RedisServer, eventually
 from tests.app.conftest import make_settings, sql
 from tests.app.live import LiveServer
-from tests.app.test_links import create
+from tests.app.test_links import bearer, create, delete
 
 
 def clicks_of(client: TestClient, code: str) -> int:
@@ -59,10 +59,10 @@ def test_clicks_are_counted(client: TestClient) -> None:
 
 def test_delete_invalidates_the_cache(client: TestClient, settings: Settings) -> None:
     """A deleted code stops redirecting at once, although it was cached."""
-    create(client, code="stale")
+    link = create(client, code="stale")
     client.get("/stale", follow_redirects=False)
     assert redis.Redis.from_url(settings.redis_dsn).exists("link:stale")
-    client.delete("/api/links/stale")
+    assert delete(client, link) == 204
     assert client.get("/stale", follow_redirects=False).status_code == 404
 
 
@@ -103,6 +103,18 @@ def test_websocket_streams_clicks(client: TestClient) -> None:
     eventually(lambda: _metric(client, "websocket_connections") == 0, "socket released")
 
 
+def test_click_events_name_no_replica_in_production(settings: Settings, clean: None) -> None:
+    """Production hides which replica served a request (no X-Replica): its click events do too."""
+    with TestClient(create_app(settings.model_copy(update={"environment": "production"}))) as client:
+        create(client, code="anon")
+        with client.websocket_connect("/ws/clicks") as ws:
+            eventually(lambda: _metric(client, "websocket_connections") == 1, "socket counted")
+            client.get("/anon", follow_redirects=False)
+            event = ws.receive_json()
+    assert event["code"] == "anon" and event["at"]
+    assert "replica" not in event
+
+
 # --- each worker's local copies (app/services/link_cache.py) ---
 
 OLD_URL, NEW_URL = "https://example.com/old", "https://example.com/new"
@@ -138,13 +150,14 @@ def test_delete_on_one_instance_ends_another_instances_local_copy(
     try:
         a.start()
         b.start()
-        httpx.post(f"{a.url}/api/links", json={"url": OLD_URL, "code": "shared"}).raise_for_status()
+        created = httpx.post(f"{a.url}/api/links", json={"url": OLD_URL, "code": "shared"}).raise_for_status()
 
         def get_b(path: str) -> httpx.Response:
             return httpx.get(b.url + path)
 
         eventually(lambda: _serves_from_local_copy(get_b, migrated, "shared"), "B redirecting from its local copy")
-        assert httpx.delete(f"{a.url}/api/links/shared").status_code == 204
+        token = created.json()["management_token"]
+        assert httpx.delete(f"{a.url}/api/links/shared", headers=bearer(token)).status_code == 204
         deleted = time.monotonic()
         assert httpx.get(f"{a.url}/shared").status_code == 404
         eventually(lambda: get_b("/shared").status_code == 404, "B no longer redirecting", timeout=1.0)

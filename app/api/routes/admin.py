@@ -3,9 +3,12 @@
 from fastapi import APIRouter, status
 
 from app.api.deps import AdminDep, FaultsDep
+from app.api.responses import UNAUTHORIZED, UNAVAILABLE
 from app.models import FaultConfig, MemoryFault, MemoryHeld
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/api/admin", tags=["admin"], dependencies=[AdminDep], responses={**UNAUTHORIZED, **UNAVAILABLE}
+)
 
 # What the memory fault took, kept for the worker's lifetime: holding it is the fault.
 _held: list[bytearray] = []

@@ -1,15 +1,12 @@
 """Liveness, readiness and the metrics scrape."""
 
-import asyncio
-
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.core import metrics
+from app.models import ReadinessReport
 
 router = APIRouter(tags=["operations"])
-
-READY_CHECK_TIMEOUT_S = 1.0
 
 
 @router.get("/health")
@@ -18,30 +15,25 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check_postgres(request: Request) -> None:
-    async with request.state.pool.acquire(timeout=READY_CHECK_TIMEOUT_S) as conn:
-        await conn.fetchval("SELECT 1", timeout=READY_CHECK_TIMEOUT_S)
-
-
-async def _check_redis(request: Request) -> None:
-    await asyncio.wait_for(request.state.redis.ping(), READY_CHECK_TIMEOUT_S)
-
-
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=ReadinessReport,
+    response_model_exclude_none=True,
+    responses={503: {"model": ReadinessReport, "description": "Not ready: a dependency fails, or shutting down."}},
+)
 async def ready(request: Request) -> JSONResponse:
-    """Ready to take traffic: Postgres and Redis answer, and no shutdown has begun."""
+    """Ready to take traffic: Postgres and Redis answer, and no shutdown has begun. Each worker
+    checks at most once a second (app/services/readiness.py); why a check fails is in its log.
+    Internal: the orchestrator and Prometheus ask it, nginx does not serve it to the public."""
     if request.state.lifecycle.shutting_down:
         return JSONResponse({"status": "shutting_down"}, status.HTTP_503_SERVICE_UNAVAILABLE)
-    names = ("postgres", "redis")
-    results = await asyncio.gather(_check_postgres(request), _check_redis(request), return_exceptions=True)
-    checks = {
-        name: "ok" if result is None else f"error: {result!r}" for name, result in zip(names, results, strict=True)
-    }
-    for name, result in zip(names, results, strict=True):
-        metrics.READINESS.labels(name).set(result is None)
-    ok = all(result is None for result in results)
+    checks = await request.state.readiness.check()
+    ok = all(checks.values())
     return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks},
+        {
+            "status": "ready" if ok else "unavailable",
+            "checks": {name: "ok" if passed else "failing" for name, passed in checks.items()},
+        },
         status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE,
     )
 
