@@ -9,6 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_IMAGES_OVERLAY = "compose.local-images.yaml"
+PROD = ("compose.yaml", "compose.prod.yaml")
+# What the production overlay requires to render, for the checks that only render it.
+PROD_CONFIG_ENV = {"DOMAIN": "links.example.com", "DOCKER_SOCKET_GID": "999"}
 
 
 def local_images() -> bool:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import figures
+
 LAYERS = ("app", "config", "stack")
 
 
@@ -12,3 +14,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         layer = Path(item.path).relative_to(Path(__file__).parent).parts[0]
         if layer in LAYERS:
             item.add_marker(getattr(pytest.mark, layer))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for section, entries in figures.SECTIONS.items():
+        terminalreporter.section(section)
+        for text in entries:
+            terminalreporter.write_line(text + "\n")

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import figures
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Bounded for CI: about 30 s against the app on the 2-core machine, every phase included.
 MAX_EXAMPLES = 200
@@ -84,7 +86,7 @@ def run_schemathesis(base_url: str, schema_location: str, workdir: Path, *extra_
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
     outcome = Outcome(done.returncode, done.stdout + done.stderr, json.loads(json_report.read_text()), Counter())
     outcome.statuses = _statuses(ndjson_report)
-    print(f"\n{outcome.figures()}")
+    figures.record("schemathesis", f"{base_url}: {outcome.figures()}")
     return outcome
 
 

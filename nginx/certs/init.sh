@@ -2,17 +2,17 @@
 # One-shot initialisation for the local stack; every command is idempotent.
 #   stack-init certs               local CA + server certificate into /certs (CA key in /ca)
 #   stack-init print-ca            make them if missing, then print the CA certificate
-#   stack-init secrets NAME[:UID]… random secrets into /secrets, only those missing
+#   stack-init secrets NAME:GID:DIR[,DIR…]…
+#                                  random secrets into /secrets/DIR/NAME, only those missing
 #   stack-init check FILE…         fail, naming each bad one, unless every FILE is non-empty and readable
 set -eu
 
 CERTS_DIR=${CERTS_DIR:-/certs}          # mounted read-only in nginx
 CA_DIR=${CA_DIR:-/ca}                   # CA key: only this job ever mounts it
-SECRETS_DIR=${SECRETS_DIR:-/secrets}    # mounted read-only at /run/secrets in the consumers
+SECRETS_DIR=${SECRETS_DIR:-/secrets}    # one volume per consumer below it, read-only at /run/secrets there
 NGINX_GID=${NGINX_GID:-101}
-APP_GID=${APP_GID:-10001}
 STACK_HOSTNAME=${STACK_HOSTNAME:-linkstack.localhost}
-CERT_DAYS=${CERT_DAYS:-825}             # browsers reject leaf certificates valid for longer
+CERT_DAYS=${CERT_DAYS:-365}             # Mozilla's TLS guidelines: at most 366 days (re-issued below)
 
 log() { echo "stack-init: $*" >&2; }
 
@@ -51,7 +51,8 @@ EXT
         -CAcreateserial -days "$CERT_DAYS" -extfile "$work/ext.cnf" -out "$work/fullchain.pem" 2>/dev/null
     openssl verify -CAfile "$CA_DIR/ca.crt" "$work/fullchain.pem" >/dev/null
     # nginx (uid 101) reads the key through its group; certificates are public.
-    chmod 0640 "$work/privkey.pem" && chown "0:$NGINX_GID" "$work/privkey.pem"
+    # This job runs with nginx's group added (compose.yaml), so it may chgrp.
+    chgrp "$NGINX_GID" "$work/privkey.pem" && chmod 0640 "$work/privkey.pem"
     chmod 0644 "$work/fullchain.pem"
     cp "$CA_DIR/ca.crt" "$work/ca.crt" && chmod 0644 "$work/ca.crt"
     # Key and certificate first, ca.crt last: its presence marks a complete set.
@@ -61,25 +62,52 @@ EXT
     log "done: $CERTS_DIR/{fullchain.pem,privkey.pem,ca.crt}"
 }
 
-# NAME:UID -> file owned by UID, group APP_GID (the app reads every secret), mode 0440.
+# NAME:GID:DIR[,DIR…] -> SECRETS_DIR/DIR/NAME in each DIR (one volume per consumer),
+# the same value in all, owned by this job's uid, group GID (the secret's own group,
+# which only its consumers get through group_add), mode 0440. Owner and group are
+# what keeps it private: even in a volume two services shared, only the members of
+# GID could read it.
 make_secrets() {
     umask 077
     for spec in "$@"; do
         name=${spec%%:*}
-        owner=${spec#*:}
-        [ "$owner" = "$spec" ] && owner=0
-        file="$SECRETS_DIR/$name"
-        if [ -s "$file" ]; then
-            log "secret $name exists, kept"
-            continue
+        rest=${spec#*:}
+        group=${rest%%:*}
+        dirs=$(printf '%s' "${rest#*:}" | tr ',' ' ')
+        if [ -z "$name" ] || [ -z "$group" ] || [ -z "$dirs" ] || [ "$rest" = "$spec" ]; then
+            log "bad secret spec '$spec': expected NAME:GID:DIR[,DIR...]"
+            exit 2
         fi
-        # 32 random bytes as hex: no character needs quoting in a URL or a config file.
-        openssl rand -hex 32 | tr -d "\n" >"$file.tmp"
-        # chmod before chown: root stops owning it (and has no CAP_FOWNER here).
-        chmod 0440 "$file.tmp"
-        chown "$owner:$APP_GID" "$file.tmp"
-        mv "$file.tmp" "$file"
-        log "secret $name created (owner $owner, group $APP_GID, mode 0440)"
+        # An existing copy is the value (a volume deleted since gets it back).
+        source=
+        for dir in $dirs; do
+            file=$SECRETS_DIR/$dir/$name
+            [ -s "$file" ] || continue
+            if [ -z "$source" ]; then
+                source=$file
+            elif [ "$(cat "$file")" != "$(cat "$source")" ]; then
+                log "secret $name differs between $source and $file: remove the volumes (docker compose down -v)"
+                exit 1
+            fi
+        done
+        for dir in $dirs; do
+            file=$SECRETS_DIR/$dir/$name
+            if [ -s "$file" ]; then
+                log "secret $name in $dir exists, kept"
+                continue
+            fi
+            if [ -n "$source" ]; then
+                cat "$source" >"$file.tmp"
+            else
+                # 32 random bytes as hex: no character needs quoting in a URL or a config file.
+                openssl rand -hex 32 | tr -d "\n" >"$file.tmp"
+            fi
+            chgrp "$group" "$file.tmp"
+            chmod 0440 "$file.tmp"
+            mv "$file.tmp" "$file"
+            source=${source:-$file}
+            log "secret $name in $dir created (group $group, mode 0440)"
+        done
     done
 }
 

@@ -15,7 +15,7 @@ import runpy
 import pytest
 
 from app.core.config import Settings
-from tests.compose import ROOT, Compose
+from tests.compose import PROD_CONFIG_ENV, ROOT, Compose
 
 UPSTREAM_CONFIG = ROOT / "nginx/templates/00-http.conf.template"
 # What Gunicorn's master needs after its workers are gone: reaping, closing, exiting.
@@ -39,7 +39,7 @@ def nginx_directive(name: str) -> str:
 
 @pytest.fixture(scope="module", params=[("compose.yaml",), ("compose.yaml", "compose.prod.yaml")], ids=str)
 def services(request: pytest.FixtureRequest) -> dict:
-    compose = Compose("linkstack-config", files=request.param, env={"DOMAIN": "links.example.com"})
+    compose = Compose("linkstack-config", files=request.param, env=PROD_CONFIG_ENV)
     return json.loads(compose.run("config", "--format", "json").stdout)["services"]
 
 

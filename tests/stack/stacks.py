@@ -48,6 +48,7 @@ def isolated_env(octet: int) -> dict[str, str]:
         "NGINX_EDGE_IP": f"10.213.{octet}.2",
         "LOADGEN_SUBNET": f"10.214.{octet}.0/24",
         "LOADGEN_IP_RANGE": f"10.214.{octet}.128/25",
+        "LOADGEN_GATEWAY": f"10.214.{octet}.1",
         "LOCUST_PORT": str(free_port()),
         "PROMETHEUS_PORT": str(free_port()),
         "ALERTMANAGER_PORT": str(free_port()),

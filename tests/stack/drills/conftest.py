@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from devservers import eventually
+from tests import figures
 from tests.stack.drills.traffic import Record, Traffic
 from tests.stack.stacks import Stack, local_stack
 
@@ -23,7 +24,6 @@ DRILL_ENV = {
     "WRITE_RATE_LIMIT": "500r/s",
     "WRITE_RATE_LIMIT_BURST": "500",
 }
-FIGURES: list[str] = []
 
 
 @pytest.fixture(scope="package")
@@ -90,17 +90,10 @@ def report(stack: Stack, record: Record, name: str, *extra: str) -> str:
     """The drill's figures, printed at the end of the session and returned for assertion messages
     (with nginx's lines of the failed requests and its errors of the last minute)."""
     lines = [record.summary(name), *(f"  {line}" for line in extra)]
-    FIGURES.append("\n".join(lines))
+    figures.record("failure drills", "\n".join(lines))
     failed_ids = {o.request_id for o in record.failures()}
     if failed_ids:
         logs = stack.compose.run("logs", "--no-color", "--no-log-prefix", "--since", "1m", "nginx").stdout
         lines += ["nginx on the failed requests, and its errors:"]
         lines += [line for line in logs.splitlines() if "[error]" in line or any(f'"{i}"' in line for i in failed_ids)]
     return "\n".join(lines)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.section("failure drills")
-        for figures in FIGURES:
-            terminalreporter.write_line(figures + "\n")

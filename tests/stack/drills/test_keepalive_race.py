@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.stack.drills.conftest import FIGURES, restore
+from tests import figures
+from tests.stack.drills.conftest import restore
 from tests.stack.stacks import Stack
 
 BURST = 24  # concurrent POSTs: as many kept-alive connections between nginx and the replicas
@@ -80,11 +81,11 @@ def test_keepalive_race(tuned: Stack) -> None:
     right = bursts(stack, pauses(2, WINDOW_MS[::4]) + pauses(3, WINDOW_MS[::10]))
     stack = with_timeouts(tuned, proxy_s=10, backend_s=2)
     wrong = bursts(stack, pauses(2, SCAN_MS), until=502)
-    FIGURES.extend(
-        [
-            f"keep-alive race, proxy 2 s < backend 3 s: {sum(right.values())} POSTs, {dict(right)}",
-            f"keep-alive race, proxy 10 s > backend 2 s: {sum(wrong.values())} POSTs, {dict(wrong)}",
-        ]
+    figures.record(
+        "failure drills", f"keep-alive race, proxy 2 s < backend 3 s: {sum(right.values())} POSTs, {dict(right)}"
+    )
+    figures.record(
+        "failure drills", f"keep-alive race, proxy 10 s > backend 2 s: {sum(wrong.values())} POSTs, {dict(wrong)}"
     )
     assert set(right) == {201}, right
     assert wrong[502] > 0, f"the mistuned pair produced no 502 this time: {wrong}"

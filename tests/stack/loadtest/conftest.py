@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests import figures
 from tests.stack.stacks import Stack, local_stack
 from tests.stack.telemetry import Prometheus
 
 PROJECT = "linkstack-loadtest"
-VERDICTS: list[str] = []
 
 
 @pytest.fixture(scope="package")
@@ -28,12 +28,5 @@ def prometheus(stack: Stack) -> Prometheus:
 
 def record(reports: Path) -> dict:
     """The run's verdict.json, its summary kept for the session's end."""
-    VERDICTS.append((reports / "summary.md").read_text())
+    figures.record("load-test verdicts", (reports / "summary.md").read_text())
     return json.loads((reports / "verdict.json").read_text())
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if VERDICTS:
-        terminalreporter.section("load-test verdicts")
-        for summary in VERDICTS:
-            terminalreporter.write_line(summary + "\n")
