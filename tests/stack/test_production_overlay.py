@@ -75,7 +75,7 @@ def prod_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def prod_env(prod_folder: Path) -> dict[str, str]:
-    return prod_env_in(prod_folder, 202)
+    return prod_env_in(prod_folder, 205)
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,19 @@ def test_web_ui_runs_any_scenario_with_two_workers(stack: Stack) -> None:
     """The workshop path: `--profile loadtest up` gives the web UI with every scenario's users
     to pick from and two workers; a run started there reaches the stack."""
     compose = stack.compose
-    compose.run("--profile", "loadtest", "up", "-d", "--wait", "--scale", "locust-worker=2", "locust", "locust-worker")
+    # --build: the scenarios as they are in this checkout, as scripts/loadtest does.
+    compose.run(
+        "--profile",
+        "loadtest",
+        "up",
+        "-d",
+        "--build",
+        "--wait",
+        "--scale",
+        "locust-worker=2",
+        "locust",
+        "locust-worker",
+    )
     ui = f"http://127.0.0.1:{compose.env['LOCUST_PORT']}"
     try:
         with httpx.Client(base_url=ui, timeout=10) as client:
