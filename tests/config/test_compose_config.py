@@ -17,7 +17,7 @@ NO_HEALTHCHECK = {"nginx-exporter", "postgres-exporter", "redis-exporter"}
 UIS = {"prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
 # Locally the one root container (compose.yaml says why); compose.prod.yaml makes it non-root.
 ROOT_LOCALLY = {"socket-proxy"}
-INTERNAL_NETWORKS = {"backend", "edge", "docker-api", "metrics"}
+INTERNAL_NETWORKS = {"backend", "edge", "docker-api"}
 
 
 def config(compose: Compose) -> dict:
@@ -147,14 +147,17 @@ def test_production_secrets_per_consumer() -> None:
 
 @pytest.mark.parametrize("files", [("compose.yaml",), PROD], ids=["local", "production"])
 def test_networks_without_a_need_for_a_route_out_are_internal(files: tuple[str, ...]) -> None:
-    """backend, edge, docker-api and metrics are internal. loadgen carries nginx's published
-    ports and observability the UIs' (and Alertmanager's way to a pager): they are not. The app
-    replicas are on internal networks only."""
+    """backend, edge and docker-api are internal. loadgen carries nginx's published ports,
+    observability the UIs' (and Alertmanager's way to a pager), and metrics is the one network
+    with a gateway of the app and the exporters (compose.yaml says why): they are not. Postgres,
+    Redis and migrate are on internal networks only."""
     project = config(Compose("linkstack-config", files, env=PROD_CONFIG_ENV))
     networks = project["networks"]
     assert {name for name, network in networks.items() if network.get("internal")} == INTERNAL_NETWORKS
-    for name in ("app", "migrate", "postgres", "redis", "nginx-exporter", "postgres-exporter", "redis-exporter"):
+    for name in ("migrate", "postgres", "redis"):
         assert set(project["services"][name]["networks"]) <= INTERNAL_NETWORKS, name
+    for name in ("app", "nginx-exporter", "postgres-exporter", "redis-exporter"):
+        assert set(project["services"][name]["networks"]) - INTERNAL_NETWORKS == {"metrics"}, name
 
 
 def test_graceful_stop_outlasts_gunicorn() -> None:

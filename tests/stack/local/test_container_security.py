@@ -29,7 +29,7 @@ ROOT_BY_DESIGN = {"socket-proxy"}
 # Published on 127.0.0.1 only: nginx, and the observability UIs (Locust's is in a profile not up here).
 PUBLISHED = {"nginx": {8080, 8443}, "prometheus": {9090}, "alertmanager": {9093}, "grafana": {3000}}
 NETWORKS = ("backend", "edge", "docker-api", "metrics", "observability", "loadgen")
-INTERNAL_NETWORKS = {"backend", "edge", "docker-api", "metrics"}
+INTERNAL_NETWORKS = {"backend", "edge", "docker-api"}
 OUTSIDE = ("deb.debian.org", 80)  # somewhere beyond every network of the stack
 VOLUMES = {"postgres": "secrets-postgres", "redis": "secrets-redis", "app": "secrets-app", "grafana": "secrets-grafana"}
 
@@ -125,7 +125,7 @@ def test_only_nginx_and_the_uis_are_published_on_loopback(stack: Stack, all_cont
 
 
 def test_internal_networks_have_no_route_out(stack: Stack, all_containers: list[Container]) -> None:
-    """backend, edge, docker-api and metrics are internal: from a container on one of them, an
+    """backend, edge and docker-api are internal: from a container on one of them, an
     address the host reaches (Debian's mirror, which scripts/local-images needs anyway) is out of
     reach, while from observability and loadgen, which are not, it answers."""
     project = stack.compose.project
