@@ -152,6 +152,11 @@ class TestList:
                 break
         assert seen == list(reversed(codes))
 
+    def test_a_cursor_past_bigint_lists_from_the_newest(self, client: TestClient) -> None:
+        """The pattern accepts 19 digits, more than a bigint holds (schemathesis found the 500)."""
+        response = client.get("/api/links", params={"cursor": "9355306284408514103", "limit": 1})
+        assert response.status_code == 200, response.text
+
     @pytest.mark.parametrize(
         "params", [{"limit": 0}, {"limit": 101}, {"limit": "x"}, {"cursor": "abc"}, {"cursor": "-1"}, {"cursor": "0"}]
     )

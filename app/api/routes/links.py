@@ -26,6 +26,7 @@ router = APIRouter(prefix="/api/links", tags=["links"], responses=UNAVAILABLE)
 
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
 
+BIGINT_MAX = 2**63 - 1  # links.id
 CACHE_DOWN_NOT_DELETED = "the cache is not answering, so the link was not deleted; try again shortly"
 TOKEN_MISSING_OR_WRONG = "this link's management token (or the admin token) is missing or wrong"
 
@@ -81,7 +82,8 @@ async def list_links(
     """Every link, newest first, in keyset pages (`next_cursor`). Open on a local stack, for
     workshops; in production it needs the admin token (`Authorization: Bearer`), else 401."""
     async with connection(request) as conn:
-        rows = await crud.list_links(conn, limit, int(cursor) if cursor else None)
+        # A cursor past bigint's range (the pattern allows 19 digits) means "below every id".
+        rows = await crud.list_links(conn, limit, min(int(cursor), BIGINT_MAX) if cursor else None)
     next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
     return LinkPage(items=[to_link(row, settings) for row in rows], next_cursor=next_cursor)
 
