@@ -6,7 +6,7 @@ import pytest
 
 from tests import figures
 
-LAYERS = ("app", "config", "stack")
+LAYERS = ("app", "config", "k8s", "stack")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -102,3 +102,14 @@ def test_every_runbook_link_leads_to_a_readme_section() -> None:
         assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
         assert rule["annotations"]["runbook"] == f"README.md#{rule['alert'].lower()}", rule["alert"]
         assert f"\n#### {rule['alert']}\n" in readme, f"README has no section for {rule['alert']}"
+
+
+def test_promtool_check_k8s_dev_config() -> None:
+    """The dev overlay's Prometheus config (Kubernetes discovery) and the rules it loads."""
+    mounts = (
+        f"{ROOT / 'k8s/overlays/dev/prometheus.yml'}:/etc/prometheus/prometheus.yml:ro",
+        f"{ROOT / 'prometheus/rules'}:/etc/prometheus/rules:ro",
+    )
+    result = tool("prometheus", "/bin/promtool", "check", "config", "/etc/prometheus/prometheus.yml", mounts=mounts)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rule files found" in result.stdout
