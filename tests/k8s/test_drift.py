@@ -94,7 +94,9 @@ def test_the_stop_budget_adds_up(overlay: str) -> None:
     assert set(pre_stop) == {"sleep"}, "the kubelet's sleep action, no shell"
     budget = pre_stop["sleep"]["seconds"] + settings.graceful_timeout_s + settings.shutdown_flush_s + MASTER_MARGIN_S
     assert budget <= pod_spec(deployment)["terminationGracePeriodSeconds"]
-    assert settings.shutdown_linger_s + settings.shutdown_drain_s + settings.shutdown_flush_s < settings.graceful_timeout_s
+    assert (
+        settings.shutdown_linger_s + settings.shutdown_drain_s + settings.shutdown_flush_s < settings.graceful_timeout_s
+    )
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
@@ -135,7 +137,9 @@ def assert_limits_match(limits: dict, compose_service: dict) -> None:
 def test_limits_are_the_compose_stack_s(overlay: str) -> None:
     services = compose_services()
     assert_limits_match(container(named(overlay, "Deployment", "app"), "app")["resources"]["limits"], services["app"])
-    assert_limits_match(container(named(overlay, "Job", "migrate"), "migrate")["resources"]["limits"], services["migrate"])
+    assert_limits_match(
+        container(named(overlay, "Job", "migrate"), "migrate")["resources"]["limits"], services["migrate"]
+    )
     if overlay == "dev":
         for (kind, name), service in COMPOSE_TWINS.items():
             assert_limits_match(container(named("dev", kind, name), name)["resources"]["limits"], services[service])

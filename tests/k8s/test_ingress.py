@@ -33,8 +33,15 @@ CONTROLLER_ANNOTATIONS = {
     )),
 }  # fmt: skip
 # The same source's masterDenylist and minionDenylist (the parts that apply to these annotations).
-MASTER_ONLY = {"nginx.org/proxy-hide-headers", "ingress.kubernetes.io/ssl-redirect", "nginx.org/http-redirect-code",
-               "nginx.org/server-tokens", "nginx.org/ssl-ciphers", "nginx.org/hsts", "nginx.org/server-snippets"}
+MASTER_ONLY = {
+    "nginx.org/proxy-hide-headers",
+    "ingress.kubernetes.io/ssl-redirect",
+    "nginx.org/http-redirect-code",
+    "nginx.org/server-tokens",
+    "nginx.org/ssl-ciphers",
+    "nginx.org/hsts",
+    "nginx.org/server-snippets",
+}
 MINION_ONLY = {"nginx.org/websocket-services", "nginx.org/rewrites", "nginx.org/ssl-services"}
 # Set by other controllers of the cluster, not the ingress controller's.
 OTHER_ANNOTATIONS = {"cert-manager.io/cluster-issuer"}
@@ -109,7 +116,9 @@ def test_limits_timeouts_and_balancing_are_nginx_s(overlay: str) -> None:
         assert minion["nginx.org/proxy-next-upstream"] == nginx_value(http, "proxy_next_upstream")
         assert minion["nginx.org/proxy-next-upstream-tries"] == nginx_value(http, "proxy_next_upstream_tries")
         assert minion["nginx.org/proxy-next-upstream-timeout"] == nginx_value(http, "proxy_next_upstream_timeout")
-    ws_location = (NGINX / "templates/default.conf.template").read_text().split("location /ws/", 1)[1].split("\n    }", 1)[0]
+    ws_location = (
+        (NGINX / "templates/default.conf.template").read_text().split("location /ws/", 1)[1].split("\n    }", 1)[0]
+    )
     ws = ingresses(overlay)["linkstack-ws"]["metadata"]["annotations"]
     assert ws["nginx.org/proxy-read-timeout"] == nginx_value(ws_location, "proxy_read_timeout")
     assert ws["nginx.org/proxy-send-timeout"] == nginx_value(ws_location, "proxy_send_timeout")

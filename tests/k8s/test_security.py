@@ -49,7 +49,11 @@ def test_no_secret_is_in_the_manifests(overlay: str) -> None:
 
 
 def peers(policy: dict, direction: str) -> list[dict]:
-    return [peer for rule in policy["spec"].get(direction, []) for peer in rule.get("to" if direction == "egress" else "from", [])]
+    return [
+        peer
+        for rule in policy["spec"].get(direction, [])
+        for peer in rule.get("to" if direction == "egress" else "from", [])
+    ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -65,7 +69,10 @@ def test_traffic_is_denied_unless_a_policy_lets_it(overlay: str) -> None:
     assert overlay == "prod" or components == {None, "prometheus"}
     destinations = peers(app, "egress")
     if overlay == "dev":
-        assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in destinations} == {"postgres", "redis"}
+        assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in destinations} == {
+            "postgres",
+            "redis",
+        }
     else:
         assert all(set(p) == {"ipBlock"} for p in destinations), "managed services, by address"
     dns = named(overlay, "NetworkPolicy", "dns")["spec"]

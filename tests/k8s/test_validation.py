@@ -16,7 +16,7 @@ import yaml
 
 from tests import figures
 from tests.compose import ROOT
-from tests.k8s.manifests import KUBERNETES_VERSIONS, OVERLAYS, rendered, rendered_text
+from tests.k8s.manifests import KUBERNETES_VERSIONS, OVERLAYS, rendered
 
 # Every apiVersion the manifests use is Kubernetes' own: nothing needs a CRD installed.
 CORE_GROUPS = {"v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1",

@@ -25,7 +25,9 @@ def walkthrough() -> list[str]:
     """The commands of the README's shell blocks (comments and blank lines aside)."""
     text = (ROOT / "k8s" / "README.md").read_text()
     blocks = re.findall(r"```(?:sh|bash)\n(.*?)```", text, re.DOTALL)
-    return [line.strip() for block in blocks for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for block in blocks for line in block.splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_every_walkthrough_command_is_a_step_of_the_script() -> None:
