@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from app.core.config import Settings
 from tests.compose import PROD_CONFIG_ENV, ROOT, Compose
 
 OVERLAYS = ("dev", "prod")
@@ -87,3 +88,9 @@ def compose_services(production: bool = False) -> dict[str, Any]:
     files = ("compose.yaml", "compose.prod.yaml") if production else ("compose.yaml",)
     compose = Compose("linkstack-config", files=files, env=PROD_CONFIG_ENV)
     return json.loads(compose.run("config", "--format", "json").stdout)["services"]
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    """Settings as the app would build them from this environment (secrets stand in for the files)."""
+    values = {k.lower(): v for k, v in env.items() if not k.endswith("_FILE")}
+    return Settings(**values, admin_token="x" * 16, database_password="x", redis_password="x")

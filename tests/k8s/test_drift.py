@@ -19,6 +19,7 @@ from tests.k8s.manifests import (
     environment,
     named,
     pod_spec,
+    settings_from,
 )
 
 # The image's own variables (app/Dockerfile), not settings.
@@ -31,12 +32,6 @@ COMPOSE_TWINS = {("StatefulSet", "postgres"): "postgres", ("StatefulSet", "redis
 def setting_names(cls: type[DatabaseSettings]) -> set[str]:
     names = {name.upper() for name in cls.model_fields}
     return names | {f"{name.upper()}_FILE" for name in SECRET_FIELDS if name in cls.model_fields}
-
-
-def settings_from(env: dict[str, str]) -> Settings:
-    """Settings as the app would build them from this environment (secrets stand in for the files)."""
-    values = {k.lower(): v for k, v in env.items() if not k.endswith("_FILE")}
-    return Settings(**values, admin_token="x" * 16, database_password="x", redis_password="x")
 
 
 def compose_app_env(overlay: str) -> dict[str, str]:

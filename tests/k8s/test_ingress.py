@@ -8,8 +8,7 @@ import pytest
 
 from app.main import create_app
 from tests.compose import ROOT
-from tests.k8s.manifests import OVERLAYS, compose_services, objects
-from tests.k8s.test_drift import settings_from
+from tests.k8s.manifests import OVERLAYS, compose_services, objects, settings_from
 
 NGINX = ROOT / "nginx"
 # nginx/kubernetes-ingress v5.5.4, internal/configs/annotations.go and internal/k8s/validation.go:
