@@ -5,7 +5,8 @@ them for KEEPALIVE_S. If the app's timeout is the shorter one, it can close a co
 very moment nginx sends a request on it: nginx retries an idempotent request elsewhere, but a POST
 has gone, and the client gets a 502. Bursts of concurrent POSTs, spaced around each timeout, hit
 that moment. The shipped pair (proxy shorter) gives no 502; a mistuned pair (backend shorter) does.
-Both pairs are scaled down from 60 s / 75 s to keep the drill short; the race is the same.
+Both pairs are scaled down from 60 s / 75 s to keep the drill short (each burst waits out a
+timeout); the race is the same.
 """
 
 import time
@@ -75,17 +76,17 @@ def tuned(stack: Stack) -> Stack:
 
 
 def test_keepalive_race(tuned: Stack) -> None:
-    """Shipped pair, scaled (proxy 2 s < backend 3 s): bursts around both timeouts, zero 502s.
-    Mistuned (proxy 10 s > backend 2 s): bursts just past the backend's timeout produce 502s."""
-    stack = with_timeouts(tuned, proxy_s=2, backend_s=3)
-    right = bursts(stack, pauses(2, WINDOW_MS[::4]) + pauses(3, WINDOW_MS[::10]))
-    stack = with_timeouts(tuned, proxy_s=10, backend_s=2)
-    wrong = bursts(stack, pauses(2, SCAN_MS), until=502)
+    """Shipped pair, scaled (proxy 1 s < backend 2 s): bursts around both timeouts, zero 502s.
+    Mistuned (proxy 10 s > backend 1 s): bursts just past the backend's timeout produce 502s."""
+    stack = with_timeouts(tuned, proxy_s=1, backend_s=2)
+    right = bursts(stack, pauses(1, WINDOW_MS[::4]) + pauses(2, WINDOW_MS[::10]))
+    stack = with_timeouts(tuned, proxy_s=10, backend_s=1)
+    wrong = bursts(stack, pauses(1, SCAN_MS), until=502)
     figures.record(
-        "failure drills", f"keep-alive race, proxy 2 s < backend 3 s: {sum(right.values())} POSTs, {dict(right)}"
+        "failure drills", f"keep-alive race, proxy 1 s < backend 2 s: {sum(right.values())} POSTs, {dict(right)}"
     )
     figures.record(
-        "failure drills", f"keep-alive race, proxy 10 s > backend 2 s: {sum(wrong.values())} POSTs, {dict(wrong)}"
+        "failure drills", f"keep-alive race, proxy 10 s > backend 1 s: {sum(wrong.values())} POSTs, {dict(wrong)}"
     )
     assert set(right) == {201}, right
     assert wrong[502] > 0, f"the mistuned pair produced no 502 this time: {wrong}"

@@ -1,14 +1,13 @@
 """Prometheus, Alertmanager and the exporters on the running stack.
 
 Every target up, replicas found through DNS as they come and go, every recording rule and
-dashboard query answered from live data, every metric an alert reads present, and the p99
-alert from injected latency to a notification and back.
+dashboard query answered from live data, every metric an alert reads present, and the routes
+Alertmanager runs. The p99 alert from injected latency to a notification and back is
+tests/stack/loadtest's p99-breach, which drives it with real load.
 """
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -137,78 +136,6 @@ def test_every_metric_an_alert_reads_exists(prometheus: Prometheus, traffic: Non
         if gone := missing(prometheus, rule["expr"]):
             problems.append(f"{rule['alert']}: no series for {gone}")
     assert not problems, "\n".join(problems)
-
-
-@pytest.fixture
-def slow_drill_route(stack: Stack) -> Iterator[str]:
-    """A link whose redirects get 600 ms of injected latency (the workshop's fault switch)."""
-    code = f"p99{uuid.uuid4().hex[:6]}"
-    with stack.client() as client:
-        assert client.post("/api/links", json={"url": "https://example.com/p99", "code": code}).status_code == 201
-    faults = ("exec", "-T", "--index", "1", "app", "python", "-m", "app.faults")
-    stack.compose.run(*faults, "set", "--latency-ms", "600", "--route", f"/{code}")
-    try:
-        yield code
-    finally:
-        stack.compose.run(*faults, "clear")
-
-
-def notifications(stack: Stack) -> list[dict]:
-    """What the alert sink received, read inside the stack (it publishes no port)."""
-    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/').read().decode())"
-    return yaml.safe_load(stack.compose.run("exec", "-T", "alert-sink", "python", "-c", script).stdout)
-
-
-def test_p99_alert_fires_notifies_and_resolves(
-    stack: Stack, prometheus: Prometheus, alertmanager: Alertmanager, slow_drill_route: str, full_budget: None
-) -> None:
-    """Injected latency: AppHighLatencyP99 goes pending, then firing, reaches Alertmanager and the
-    notification sink; once the fault is cleared it resolves. (for: and intervals shortened by the
-    test overlay, tests/stack/fast_alerts.py; the expression is the committed one.)"""
-    stop = threading.Event()
-
-    def load() -> None:
-        # Sequential requests of 600 ms each: ~1.6 req/s per thread, under the rate limit.
-        with stack.client() as client:
-            while not stop.is_set():
-                client.get(f"/{slow_drill_route}")
-
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    started = time.monotonic()
-    try:
-        states = set()
-
-        def firing() -> bool:
-            states.update(alert["state"] for alert in prometheus.alerts("AppHighLatencyP99"))
-            return "firing" in states
-
-        eventually(firing, "AppHighLatencyP99 firing in Prometheus", timeout=120, interval=1)
-        assert "pending" in states, "it must be pending before it fires"
-        fired_after = time.monotonic() - started
-        eventually(lambda: alertmanager.alerts("AppHighLatencyP99"), "the alert in Alertmanager", timeout=30)
-        eventually(
-            lambda: any(
-                n["alertname"] == "AppHighLatencyP99" and n["status"] == "firing" for n in notifications(stack)
-            ),
-            "a firing notification at the sink (warning: group_wait 30 s)",
-            timeout=60,
-            interval=2,
-        )
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    stack.compose.run("exec", "-T", "--index", "1", "app", "python", "-m", "app.faults", "clear")
-    eventually(lambda: not prometheus.alerts("AppHighLatencyP99"), "resolved in Prometheus", timeout=120, interval=2)
-    eventually(
-        lambda: all(a["status"]["state"] != "active" for a in alertmanager.alerts("AppHighLatencyP99")),
-        "resolved in Alertmanager",
-        timeout=60,
-        interval=2,
-    )
-    print(f"AppHighLatencyP99: firing {fired_after:.0f} s after the fault, resolved {time.monotonic() - started:.0f} s")
 
 
 def test_alertmanager_config_is_the_committed_one(alertmanager: Alertmanager) -> None:
