@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import ssl
 import subprocess
@@ -17,16 +18,22 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import ModuleType
 
+from playwright.sync_api import Page, sync_playwright
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from devservers import eventually  # noqa: E402 - scripts/ is no package
+from tests.stack.telemetry import Alertmanager, Prometheus  # noqa: E402 - the suite's API clients
 
 __all__ = ["ROOT", "Lab", "Unrunnable", "eventually", "loadtest"]
+# Debian's Chromium; CHROMIUM names another build.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 def script(name: str) -> ModuleType:
@@ -83,6 +90,55 @@ class Lab:
 
     def port(self, name: str, default: int) -> int:
         return int(os.environ.get(name, default))
+
+    @property
+    def prometheus(self) -> Prometheus:
+        return Prometheus(f"http://127.0.0.1:{self.port('PROMETHEUS_PORT', 9090)}")
+
+    @property
+    def alertmanager(self) -> Alertmanager:
+        return Alertmanager(f"http://127.0.0.1:{self.port('ALERTMANAGER_PORT', 9093)}")
+
+    def compose_args(self) -> list[str]:
+        return ["--env-file", self.args.env_file] if self.args.env_file else []
+
+    def loadtest(self, scenario: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
+        """scripts/loadtest running the scenario in the stack; its reports' folder."""
+        reports = Path(tempfile.mkdtemp(prefix=f"lab-{scenario}-"))
+        command = [sys.executable, str(ROOT / "scripts/loadtest"), scenario, "--reports", str(reports)]
+        process = subprocess.Popen(
+            [*command, *self.compose_args(), *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return process, reports
+
+    @staticmethod
+    def verdict(process: subprocess.Popen[str], reports: Path, timeout: float) -> tuple[bool, str]:
+        """The scenario's verdict: passed or not, with its checks as figures."""
+        output, _ = process.communicate(timeout=timeout)
+        verdict_file = reports / "verdict.json"
+        if not verdict_file.exists():
+            return False, f"scripts/loadtest could not run (exit {process.returncode}): {output.strip()[-600:]}"
+        verdict = json.loads(verdict_file.read_text())
+        checks = "; ".join(f"{c['what']} {c['measured']} ({c['target']})" for c in verdict["checks"])
+        return verdict["passed"], checks
+
+    @contextmanager
+    def browser(self) -> Iterator[Page]:
+        """A page in a real, headless Chromium: what a participant sees in theirs."""
+        if not Path(CHROMIUM).exists():
+            raise Unrunnable(
+                f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM"
+            )
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                yield browser.new_page()
+            finally:
+                browser.close()
 
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca))
