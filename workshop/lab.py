@@ -12,6 +12,7 @@ import argparse
 import importlib.util
 import json
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -24,11 +25,13 @@ from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from devservers import eventually  # noqa: E402 - scripts/ is no package
+from tests.stack.drills.traffic import Traffic  # noqa: E402 - the failure drills' recorded traffic
 from tests.stack.telemetry import Alertmanager, Prometheus  # noqa: E402 - the suite's API clients
 
 __all__ = ["ROOT", "Lab", "Unrunnable", "eventually", "loadtest"]
@@ -68,10 +71,13 @@ class Lab:
                 self.stack.require_running()
                 self.ca = self._ca()
         except Unrunnable as exc:
-            print(f"{self.title}: cannot run: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            self.cannot_run(exc)
         print(f"== {self.title}", flush=True)
         return self.args
+
+    def cannot_run(self, reason: object) -> None:
+        print(f"{self.title}: cannot run: {reason}", file=sys.stderr)
+        raise SystemExit(2)
 
     def _ca(self) -> Path:
         command = [str(ROOT / "scripts" / "ca-cert")] + (
@@ -142,6 +148,33 @@ class Lab:
 
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca))
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """An HTTPS client of the stack that verifies its certificate (also what Traffic asks of a stack)."""
+        return httpx.Client(base_url=self.base_url, verify=self.tls(), timeout=15, **kwargs)  # type: ignore[arg-type]
+
+    def traffic(self, codes: list[str]) -> Traffic:
+        """The failure drills' recorded traffic, kept under the stack's rate limit (it comes from
+        this machine, one client address): two clients with a pause between requests."""
+        return Traffic(self, codes, clients=2, pause_s=0.25)
+
+    def links(self, prefix: str, count: int = 6) -> list[str]:
+        """Fresh links, each redirected once, so that it sits in the cache and has one click."""
+        codes = [f"{prefix}{secrets.token_hex(3)}" for _ in range(count)]
+        with self.client() as client:
+            for code in codes:
+                client.post("/api/links", json={"url": f"https://example.com/{code}", "code": code}).raise_for_status()
+                if client.get(f"/{code}").status_code != 307:
+                    raise Unrunnable(f"/{code} does not redirect: is the stack healthy?")
+        return codes
+
+    def psql(self, query: str) -> str:
+        """A query as the app's database user, inside the Postgres container."""
+        return self.stack.run("exec", "-T", "postgres", "psql", "-U", "app", "-d", "app", "-tAc", query).strip()
+
+    def clicks_stored(self, codes: list[str]) -> dict[str, int]:
+        rows = self.psql(f"SELECT code, clicks FROM links WHERE code IN ({', '.join(repr(c) for c in codes)})")
+        return {code: int(n) for code, n in (row.split("|") for row in rows.split())}
 
     def step(self, name: str, check: Callable[[], tuple[bool, str]]) -> bool:
         """Runs one observation; an exception is a failed step with its reason, not a crash."""
