@@ -1,0 +1,19 @@
+"""Workshop labs 2 and 5 in the load-test stack, which has Locust: scaling to five replicas,
+least_conn against round robin and a run from Locust's web UI in a browser (lab 2); the p99 alert
+from pending to firing on Prometheus' and Alertmanager's pages, its notification and its resolve
+(lab 5, on the shortened timing of tests/stack/fast_alerts.py)."""
+
+import pytest
+
+from tests.stack.stacks import Stack
+from tests.stack.workshop import assert_passed, run_lab
+
+
+@pytest.mark.timeout(600)
+def test_lab_2_scaling_and_balancing(stack: Stack) -> None:
+    assert_passed(run_lab(stack, "02-scaling-and-balancing/run", timeout=560))
+
+
+@pytest.mark.timeout(900)
+def test_lab_5_the_p99_alert(stack: Stack) -> None:
+    assert_passed(run_lab(stack, "05-p99-alert/run", timeout=860))
