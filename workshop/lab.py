@@ -140,6 +140,7 @@ class Lab:
                 f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM"
             )
         with sync_playwright() as playwright:
+            # --no-sandbox: as root (CI, containers) Chromium refuses to start with its sandbox.
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
                 yield browser.new_page()
