@@ -12,7 +12,7 @@ import pytest
 from tests import figures
 from tests.stack.fast_alerts import fast_alerts_overlay
 from tests.stack.stacks import Stack, local_stack
-from tests.stack.telemetry import Alertmanager, Prometheus
+from tests.stack.telemetry import Prometheus
 
 PROJECT = "linkstack-loadtest"
 
@@ -27,11 +27,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="package")
 def prometheus(stack: Stack) -> Prometheus:
     return Prometheus(f"http://127.0.0.1:{stack.compose.env['PROMETHEUS_PORT']}")
-
-
-@pytest.fixture(scope="package")
-def alertmanager(stack: Stack) -> Alertmanager:
-    return Alertmanager(f"http://127.0.0.1:{stack.compose.env['ALERTMANAGER_PORT']}")
 
 
 def record(reports: Path) -> dict:

@@ -11,7 +11,8 @@ from tests.stack.workshop import assert_passed, run_lab
 
 @pytest.mark.timeout(600)
 def test_lab_2_scaling_and_balancing(stack: Stack) -> None:
-    assert_passed(run_lab(stack, "02-scaling-and-balancing/run", timeout=560))
+    # 20 s phases: the verdict's p99 ratio is ~0.01 against a 0.7 limit, the margin holds.
+    assert_passed(run_lab(stack, "02-scaling-and-balancing/run", "--duration", "20", timeout=560))
 
 
 @pytest.mark.timeout(900)
