@@ -41,8 +41,11 @@ def test_every_replica_serves(stack: Stack) -> None:
 
 
 def test_scaling_needs_no_reload(stack: Stack) -> None:
-    """--scale app=5: the new replicas get traffic through the same nginx, never reloaded."""
+    """--scale app=5 as the README has it: the new replicas get traffic through the same nginx,
+    never reloaded, and the running ones are left alone (this stack was started with `up --build`,
+    after which a plain `up` recreates them all at once: README, "Rollouts")."""
     before = nginx_state(stack)
+    running = set(stack.containers("app"))
     try:
         stack.compose.run("up", "-d", "--wait", "--no-recreate", "--scale", "app=5", timeout=300)
         eventually(
@@ -56,5 +59,6 @@ def test_scaling_needs_no_reload(stack: Stack) -> None:
         logs = stack.compose.run("logs", "--no-color", "nginx").stdout
         assert nginx_state(stack) == before
         assert "reconfiguring" not in logs and "signal process started" not in logs
+        assert running <= set(stack.containers("app")), "a running replica was recreated"
     finally:
         stack.compose.run("up", "-d", "--wait", "--no-recreate", "--scale", "app=3", timeout=300)
