@@ -6,6 +6,7 @@ for scripts and tests. Standard library only: it runs on the plain Python image.
 """
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -79,5 +80,8 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
+    # As PID 1, Python ignores SIGTERM unless it handles it: `docker stop` would wait its whole
+    # timeout, then SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log("listening", port=port)
     ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()

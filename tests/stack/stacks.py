@@ -71,6 +71,13 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
         print(f"--- logs of {compose.project} ---\n{logs}")
         raise
     finally:
+        # Stopped before removed, to see how each service stopped: 137 is SIGKILL, what Docker
+        # sends to a service still running when the timeout ends (it ignored SIGTERM).
+        running = compose.run("ps", "-q", "--status", "running", check=False).stdout.split()
+        compose.run("stop", "--timeout", "30", check=False)
+        ended = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Name}} {{.State.ExitCode}}", *running], capture_output=True, text=True
+        ).stdout.split("\n")
         compose.run("down", "-v", "--remove-orphans", "--timeout", "30", check=False)
         label = f"label=com.docker.compose.project={compose.project}"
         for kind in (["ps", "-aq"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
@@ -78,6 +85,8 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
                 ["docker", *kind, "--filter", label], capture_output=True, text=True
             ).stdout.split()
             assert not leftover, f"{kind[0]}: left behind by {compose.project}: {leftover}"
+        killed = [line.split()[0].lstrip("/") for line in ended if line.endswith(" 137")]
+        assert not killed, f"ignored SIGTERM until killed 30 s later: {killed}"
 
 
 @contextmanager
