@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import trustme
-from websockets.sync.client import connect
 
 from tests.compose import PROD, Compose
 from tests.stack.hardening import PROBE, READERS, SECRETS, Container, assert_locked_down, containers, probe_readable
@@ -173,7 +172,7 @@ def test_production_edge_shows_the_public_no_internals(prod_stack: Stack) -> Non
     gets no response at all (see tests/stack/local/test_edge_hardening.py for the local stack)."""
     with prod_stack.client() as client:
         assert client.get("/ready").json() == {"status": "ready"}
-        with connect("wss://localhost/ws/clicks", ssl=prod_stack.ssl_context(), open_timeout=10) as ws:
+        with prod_stack.websocket("/ws/clicks") as ws:
             code = client.post("/api/links", json={"url": "https://example.com/streamed"}).json()["code"]
             assert client.get(f"/{code}").status_code == 307
             event = json.loads(ws.recv(timeout=10))

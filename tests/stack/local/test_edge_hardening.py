@@ -15,7 +15,6 @@ from contextlib import ExitStack
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from devservers import eventually
 from tests.stack.local.conftest import BURST, RATE
@@ -182,8 +181,8 @@ def nginx_env(stack: Stack, name: str) -> str:
     return config["services"]["nginx"]["environment"][name]
 
 
-def handshake(stack: Stack, url: str) -> bool:
-    with connect(url, ssl=stack.ssl_context(), open_timeout=10):
+def handshake(stack: Stack) -> bool:
+    with stack.websocket("/ws/clicks"):
         return True
 
 
@@ -191,16 +190,15 @@ def test_websockets_per_client_are_capped(stack: Stack, full_budget: None) -> No
     """NGINX_WS_PER_CLIENT sockets open; the next handshake gets a JSON 429; closing one frees a place."""
     allowed = int(nginx_env(stack, "NGINX_WS_PER_CLIENT"))
     assert allowed + 2 <= BURST + 1, "the handshakes must fit the rate limit's burst"
-    url = stack.https.replace("https://", "wss://") + "/ws/clicks"
     with ExitStack() as opened:
-        sockets = [opened.enter_context(connect(url, ssl=stack.ssl_context(), open_timeout=10)) for _ in range(allowed)]
-        with pytest.raises(InvalidStatus) as refused, connect(url, ssl=stack.ssl_context(), open_timeout=10):
+        sockets = [opened.enter_context(stack.websocket("/ws/clicks")) for _ in range(allowed)]
+        with pytest.raises(InvalidStatus) as refused, stack.websocket("/ws/clicks"):
             pass
         assert refused.value.response.status_code == 429
         assert json.loads(refused.value.response.body or b"{}")["detail"].startswith("Too many open WebSocket")
         sockets[0].close()
         # nginx counts a connection until its proxied side has closed too.
-        eventually(lambda: handshake(stack, url), "a handshake accepted once a socket closed", timeout=5, interval=0.5)
+        eventually(lambda: handshake(stack), "a handshake accepted once a socket closed", timeout=5, interval=0.5)
 
 
 def test_public_ready_is_the_status_word_only_and_rate_limited(stack: Stack, full_budget: None) -> None:

@@ -3,8 +3,6 @@
 import json
 import secrets
 
-from websockets.sync.client import connect
-
 from devservers import eventually
 from tests.stack.stacks import Stack
 
@@ -26,10 +24,9 @@ def test_create_redirect_stats(stack: Stack, full_budget: None) -> None:
 def test_click_stream_crosses_replicas(stack: Stack, full_budget: None) -> None:
     """A WebSocket through nginx on one replica receives a click another replica served."""
     code = f"ws{secrets.token_hex(3)}"
-    wss = stack.https.replace("https://", "wss://")
     with stack.client() as client:
         client.post("/api/links", json={"url": "https://example.com/ws", "code": code}).raise_for_status()
-        with connect(f"{wss}/ws/clicks", ssl=stack.ssl_context(), open_timeout=10) as ws:
+        with stack.websocket("/ws/clicks") as ws:
             listener = ws.response.headers["X-Replica"]
             # least_conn prefers replicas without the open socket; a few tries are enough.
             for _ in range(20):
