@@ -92,7 +92,7 @@ def running(compose: Compose, workdir: Path, https: str, http: str, ca_file: Pat
         compose.run("stop", "--timeout", "30", check=False)
         ended = subprocess.run(
             ["docker", "inspect", "--format", "{{.Name}} {{.State.ExitCode}}", *running], capture_output=True, text=True
-        ).stdout.split("\n")
+        ).stdout.splitlines()
         compose.run("down", "-v", "--remove-orphans", "--timeout", "30", check=False)
         label = f"label=com.docker.compose.project={compose.project}"
         for kind in (["ps", "-aq"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):

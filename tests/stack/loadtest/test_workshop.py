@@ -25,5 +25,5 @@ def test_lab_2_scaling_and_balancing(stack: Stack) -> None:
 @pytest.mark.timeout(400)
 def test_lab_4_breaking_things_after_scaling(stack: Stack) -> None:
     # After lab 2's scale-up and -down, and a stack started with `up --build`: restoring the killed
-    # replica must not recreate the others (README, "Not `docker compose up --build`...").
+    # replica must not recreate the others (README, "Change a running stack with `--no-recreate`").
     assert_passed(run_lab(stack, "04-breaking-things/run", timeout=360))
